@@ -1,0 +1,143 @@
+// Upgrade requests (WebSocket and others): the handshake is proxied like a request, and after
+// a 101 the two sockets are joined byte for byte, with an idle timeout, until either side closes.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { RequestContext } from '../server/context.js';
+import type { Upstream } from './upstream.js';
+import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
+import { errorCode, statusForError } from './errors.js';
+
+export interface UpgradeInfo {
+  /** The client's Upgrade header value, e.g. "websocket". */
+  protocol: string;
+  socket: Duplex;
+  /** Bytes the client sent after the request head. */
+  head: Buffer;
+}
+
+/** Headers a 101 must keep (they carry the handshake), unlike an ordinary response. */
+const HANDSHAKE = new Set(['connection', 'upgrade']);
+
+export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: UpgradeInfo): void {
+  const target = upstream.pick(ctx);
+  if (target === undefined) {
+    ctx.plan.log.warn({ upstream: upstream.name, route: ctx.route?.name }, 'upstream has no available target');
+    ctx.fail(503);
+    return;
+  }
+  const addr = target.address;
+  ctx.target = target.label;
+  const [hostname, port] = splitHostPort(addr.host, addr.protocol === 'https:' ? 443 : 80);
+  const sentAt = performance.now();
+  const send = addr.protocol === 'https:' ? httpsRequest : httpRequest;
+  const upReq = send({
+    ...(addr.socketPath ? { socketPath: addr.socketPath } : { hostname, port }),
+    method: ctx.req.method,
+    path: ctx.path + ctx.query,
+    headers: buildRequestHeaders(ctx, upstream, target, upgrade.protocol),
+    agent: false,
+    timeout: upstream.timeouts.connect,
+    setHost: false,
+  });
+  target.inflight++;
+  let settled = false;
+  const settle = () => { if (!settled) { settled = true; target.inflight--; } };
+  const client = upgrade.socket;
+  const onClientGone = () => upReq.destroy();
+  client.once('close', onClientGone);
+
+  upReq.once('socket', (s) => {
+    s.once('connect', () => upReq.setTimeout(upstream.timeouts.response));
+  });
+  upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })));
+
+  upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
+    client.off('close', onClientGone);
+    ctx.upstreamMs = performance.now() - sentAt;
+    const raw = upRes.rawHeaders;
+    const headers: string[] = [];
+    // Keep the handshake headers; filter the rest like any response.
+    for (let i = 0; i < raw.length; i += 2) if (HANDSHAKE.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+    const rest = filterResponseHeaders(raw.map((s) => Buffer.from(s, 'latin1')), ctx.plan.settings.hideResponseHeaders);
+    for (const h of rest) headers.push(h);
+    // The response object only carried the head so far; from here the socket is ours.
+    ctx.res.detachSocket(client as never);
+    let head = `HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n`;
+    const idHeader = ctx.plan.settings.requestIdHeader;
+    if (idHeader !== undefined) headers.push(idHeader, ctx.requestId);
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    ctx.status = 101;
+    client.write(head + '\r\n');
+    if (upHead.length > 0) client.write(upHead);
+    if (upgrade.head.length > 0) upSocket.write(upgrade.head);
+    join(client, upSocket, upstream.timeouts.websocketIdle, () => {
+      settle();
+      ctx.finishTunnel();
+    });
+  });
+
+  upReq.once('response', (upRes: IncomingMessage) => {
+    // The target declined the upgrade: relay its answer as an ordinary response.
+    client.off('close', onClientGone);
+    ctx.upstreamMs = performance.now() - sentAt;
+    const raw: Buffer[] = upRes.rawHeaders.map((s) => Buffer.from(s, 'latin1'));
+    ctx.sendHead(upRes.statusCode ?? 502, filterResponseHeaders(raw, ctx.plan.settings.hideResponseHeaders));
+    upRes.on('data', (chunk: Buffer) => { ctx.bytesSent += chunk.length; });
+    upRes.pipe(ctx.res);
+    upRes.once('end', settle);
+    upRes.once('error', () => { settle(); ctx.res.destroy(); });
+  });
+
+  upReq.once('error', (err) => {
+    settle();
+    client.off('close', onClientGone);
+    const code = errorCode(err);
+    if (client.destroyed) return;
+    const status = statusForError(code);
+    ctx.plan.log.warn({ upstream: upstream.name, target: target.label, code, status }, 'upstream upgrade request failed');
+    ctx.fail(status, true);
+  });
+
+  // The handshake request has no body of its own.
+  upReq.end();
+}
+
+function join(a: Duplex, b: Duplex, idleMs: number, onClose: () => void): void {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    a.destroy();
+    b.destroy();
+    onClose();
+  };
+  // A half-close is passed on (end of one direction); the tunnel ends when both sockets close.
+  a.pipe(b);
+  b.pipe(a);
+  a.once('close', close);
+  b.once('close', close);
+  a.on('error', close);
+  b.on('error', close);
+  if (idleMs > 0) {
+    // A socket's timer restarts on every read and write, so traffic either way keeps both alive.
+    const onIdle = () => close();
+    setIdle(a, idleMs, onIdle);
+    setIdle(b, idleMs, onIdle);
+  }
+}
+
+function setIdle(s: Duplex, ms: number, onIdle: () => void): void {
+  const withTimeout = s as Duplex & { setTimeout?: (ms: number, cb: () => void) => unknown };
+  if (typeof withTimeout.setTimeout === 'function') withTimeout.setTimeout(ms, onIdle);
+}
+
+function splitHostPort(host: string, defaultPort: number): [string, number] {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    const port = host.slice(end + 2);
+    return [host.slice(1, end), port ? Number(port) : defaultPort];
+  }
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? [host, defaultPort] : [host.slice(0, colon), Number(host.slice(colon + 1))];
+}
