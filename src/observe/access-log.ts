@@ -29,7 +29,7 @@ export class AccessLog {
   /** A request that never got as far as a context (malformed, timed out): only what is known. */
   writeRejected(client: string, status: number): void {
     if (this.format === 'json') {
-      this.dest.write(`{"time":"${new Date().toISOString()}","client":${JSON.stringify(client)},"method":"-","uri":"-","status":${status},"bytes":0,"duration_ms":0,"route":null}\n`);
+      this.dest.write(`{"time":"${isoNow()}","client":${JSON.stringify(client)},"method":"-","uri":"-","status":${status},"bytes":0,"duration_ms":0,"route":null}\n`);
     } else {
       this.dest.write(`${client} - - [${localTime()}] "-" ${status} 0 "-" "-"\n`);
     }
@@ -45,9 +45,18 @@ export class AccessLog {
   }
 }
 
+let isoMs = 0;
+let isoText = '';
+/** ISO time, formatted at most once per millisecond (many lines share one at load). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) { isoMs = now; isoText = new Date(now).toISOString(); }
+  return isoText;
+}
+
 function jsonLine(ctx: RequestContext, method: string, uri: string, status: number, duration: number): string {
   const h = ctx.incoming;
-  return `{"time":"${new Date().toISOString()}","client":"${ctx.clientIp}","method":${JSON.stringify(method)},` +
+  return `{"time":"${isoNow()}","client":"${ctx.clientIp}","method":${JSON.stringify(method)},` +
     `"uri":${JSON.stringify(uri)},"host":${JSON.stringify(ctx.rawHost)},"status":${status},"bytes":${ctx.bytesSent},` +
     `"duration_ms":${duration.toFixed(3)},"route":${ctx.route ? JSON.stringify(ctx.route.name) : 'null'},` +
     `"target":${ctx.target ? JSON.stringify(ctx.target) : 'null'},` +

@@ -7,7 +7,8 @@ export type Destination = ReturnType<typeof pino.destination>;
 
 export function openDestination(path: string): Destination {
   const dest = path === 'stdout' ? 1 : path === 'stderr' ? 2 : path;
-  return pino.destination({ dest, sync: false, minLength: 4096, mkdir: typeof dest === 'string' });
+  // 32 KiB batches: at 30k requests/s that is ~300 writes/s instead of one per line.
+  return pino.destination({ dest, sync: false, minLength: 32_768, maxWrite: 65_536, mkdir: typeof dest === 'string' });
 }
 
 export function isFile(path: string): boolean {

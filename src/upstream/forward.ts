@@ -51,6 +51,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   #sentAt = 0;
   #retried = false;
   #settled = false;
+  #ended = false;
+  /** The response's Content-Length (-1: none); lets the last chunk and the end go out together. */
+  contentLength = -1;
+  #received = 0;
 
   constructor(ctx: RequestContext, upstream: Upstream, target: Target, body: Readable | AsyncIterable<Buffer> | null) {
     this.ctx = ctx;
@@ -66,6 +70,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     target.requests++;
     ctx.target = target.label;
     this.#settled = false;
+    this.#received = 0;
     this.#sentAt = performance.now();
     const t = this.upstream.timeouts;
     target.pool.dispatch({
@@ -98,7 +103,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - this.#sentAt;
     this.#resume = resume;
     try {
-      ctx.sendHead(statusCode, filterResponseHeaders(rawHeaders, ctx.plan.settings.hideResponseHeaders));
+      this.contentLength = -1;
+      ctx.sendHead(statusCode, filterResponseHeaders(rawHeaders, ctx.plan.settings.hideResponseHeaders, this));
     } catch (err) {
       // A header Node refuses to write (invalid characters) makes the whole response invalid.
       ctx.plan.log.warn({ upstream: this.upstream.name, target: this.target.label, err: (err as Error).message }, 'invalid response head from upstream');
@@ -111,6 +117,13 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     const res = this.ctx.res;
     this.ctx.bytesSent += chunk.length;
+    this.#received += chunk.length;
+    if (this.#received === this.contentLength) {
+      // The whole body is here: head, body and end leave in one write.
+      this.#ended = true;
+      res.end(chunk);
+      return true;
+    }
     if (res.write(chunk)) return true;
     res.once('drain', this.#resume!);
     return false;
@@ -119,6 +132,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onComplete(trailers: string[] | Buffer[] | null): void {
     this.#settle();
     const res = this.ctx.res;
+    if (this.#ended) return;
     if (trailers !== null && trailers.length > 0 && res.chunkedEncoding) {
       const list: [string, string][] = [];
       for (let i = 0; i < trailers.length; i += 2) list.push([trailers[i]!.toString('latin1'), trailers[i + 1]!.toString('latin1')]);

@@ -20,6 +20,8 @@ const CONNECTION_KEYWORDS = new Set(['close', 'keep-alive', 'upgrade']);
 /** Header names listed in a Connection header (they are hop-by-hop too), or undefined if none. */
 export function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // The usual values name no headers; skip the split.
+  if (value.length <= 10 && CONNECTION_KEYWORDS.has(value.toLowerCase())) return undefined;
   let set: Set<string> | undefined;
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
@@ -86,7 +88,7 @@ function quoteIfNeeded(v: string): string {
  * writeHead takes, dropping hop-by-hop headers, the ones Connection lists, and the ones the
  * config hides. latin1 keeps the bytes exactly as they came.
  */
-export function filterResponseHeaders(raw: Buffer[], hide: Set<string>): string[] {
+export function filterResponseHeaders(raw: Buffer[], hide: Set<string>, length?: { contentLength: number }): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -97,7 +99,9 @@ export function filterResponseHeaders(raw: Buffer[], hide: Set<string>): string[
       continue;
     }
     if (hide.has(lower)) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    const value = raw[i + 1]!.toString('latin1');
+    if (length !== undefined && lower === 'content-length') length.contentLength = Number(value);
+    out.push(name, value);
   }
   if (listed !== undefined) {
     const kept: string[] = [];
