@@ -292,6 +292,8 @@ function applyServerSettings(server: Server, config: Config): void {
   server.headersTimeout = s.timeouts.header;
   server.keepAliveTimeout = s.timeouts.keepalive;
   server.timeout = s.timeouts.client_idle;
+  // Read per connection, so a reload applies it to new connections.
+  (server as Server & { maxHeaderSize: number }).maxHeaderSize = s.limits.max_header_size;
   server.maxConnections = s.limits.max_connections === 0 ? Infinity : s.limits.max_connections;
   server.maxRequestsPerSocket = s.limits.max_requests_per_connection === 0 ? null : s.limits.max_requests_per_connection;
 }
