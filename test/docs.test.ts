@@ -1,0 +1,123 @@
+// docs/configuration.md and schema/portico.schema.json are generated from the config schema;
+// these tests fail when either has drifted from it (fix: `npm run docs`), and check that the
+// reference really documents every key and every default the parser fills in.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { collectKeys, docsJsonSchema, renderConfigurationDoc, renderJsonSchema, DOC_FILE, SCHEMA_FILE, type JsonNode } from '../scripts/gen-docs.js';
+import { jsonSchema } from '../src/cli/index.js';
+import { ConfigSchema } from '../src/config/schema.js';
+
+const doc = readFileSync(DOC_FILE, 'utf8');
+
+test('docs/configuration.md is what the generator produces (run `npm run docs`)', () => {
+  assert.ok(doc === renderConfigurationDoc(), 'docs/configuration.md is out of date: run `npm run docs` and commit the result');
+});
+
+test('schema/portico.schema.json is what `portico schema` prints (run `npm run docs`)', () => {
+  const shipped = readFileSync(SCHEMA_FILE, 'utf8');
+  assert.ok(shipped === renderJsonSchema(), 'schema/portico.schema.json is out of date: run `npm run docs` (or `npm run schema`) and commit the result');
+  assert.deepEqual(JSON.parse(shipped), JSON.parse(JSON.stringify(jsonSchema())));
+});
+
+/** Every key path in the shipped JSON Schema, walked independently of the generator. */
+function shippedKeyPaths(root: JsonNode): string[] {
+  const out: string[] = [];
+  const visit = (node: JsonNode, path: string): void => {
+    for (const [name, child] of Object.entries(node.properties ?? {})) {
+      const p = path === '' ? name : `${path}.${name}`;
+      out.push(p);
+      visit(child, p);
+    }
+    if (node.additionalProperties && typeof node.additionalProperties === 'object') {
+      const value = node.additionalProperties;
+      if (value.properties || (value.anyOf ?? []).some((a) => a.properties)) visit(value, `${path}.<name>`);
+    }
+    if (node.items) visit(node.items, `${path}[]`);
+    for (const alt of node.anyOf ?? node.oneOf ?? []) {
+      if (alt.properties) visit(alt, path);
+      else if (alt.items) visit(alt.items, `${path}[]`);
+    }
+  };
+  visit(root, '');
+  return [...new Set(out)];
+}
+
+test('every key of the schema has its own entry in docs/configuration.md', () => {
+  const paths = shippedKeyPaths(jsonSchema() as JsonNode);
+  assert.ok(paths.length > 40, `expected many keys, found ${paths.length}`);
+  const headings = new Set([...doc.matchAll(/^#{2,3} (\S+)$/gm)].map((m) => m[1]));
+  const missing = paths.filter((p) => !headings.has(p));
+  assert.deepEqual(missing, [], 'keys without an entry in docs/configuration.md');
+});
+
+test('every key has a description in the schema (.describe() where it is defined)', () => {
+  const undescribed = collectKeys().filter((k) => k.description === '').map((k) => k.path);
+  assert.deepEqual(undescribed, [], 'add .describe() to these keys in src/config/schema/*.ts');
+});
+
+/** Leaf paths (in docs notation) of a parsed config, with their values. */
+function leaves(value: unknown, path: string, out: Map<string, unknown>): Map<string, unknown> {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) leaves(v, path === '' ? k : `${path}.${k}`, out);
+  } else {
+    out.set(path, value);
+  }
+  return out;
+}
+
+test('every default the parser fills in is documented as a default', () => {
+  // The smallest configs that reach every section: an upstream and a route of each action.
+  const parsed = ConfigSchema.parse({
+    upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
+    routes: [
+      { match: { path: '/a' }, upstream: 'u', request_headers: {}, response_headers: {} },
+      { redirect: { to: '/b' } },
+      { respond: {} },
+    ],
+  });
+  const given = new Set(['upstreams.<name>.targets', 'routes[].match.path', 'routes[].upstream', 'routes[].redirect.to']);
+  const found = new Map<string, unknown>();
+  const { routes, upstreams, ...rest } = parsed;
+  leaves(rest, '', found);
+  for (const route of routes) leaves(route, 'routes[]', found);
+  for (const up of Object.values(upstreams)) leaves(up, 'upstreams.<name>', found);
+  const documented = new Map(collectKeys().map((k) => [k.path, k]));
+  const undocumented: string[] = [];
+  for (const path of found.keys()) {
+    if (given.has(path)) continue;
+    if (!documented.get(path)?.hasDefault) undocumented.push(path);
+  }
+  assert.deepEqual(undocumented, [], 'defaults the parser applies but the reference does not show');
+});
+
+test('documented defaults are what the parser applies', () => {
+  // Writing a key's documented default must give the same value as leaving the key out.
+  let compared = 0;
+  for (const key of collectKeys()) {
+    if (!key.hasDefault || key.group || key.path.includes('<name>') || key.path.includes('[]')) continue;
+    const parts = key.path.split('.');
+    const build = (leaf: boolean): Record<string, unknown> => {
+      const root: Record<string, unknown> = {};
+      let cursor = root;
+      for (const part of parts.slice(0, -1)) cursor = (cursor[part] = {}) as Record<string, unknown>;
+      if (leaf) cursor[parts.at(-1)!] = key.defaultValue;
+      return root;
+    };
+    const implicit = ConfigSchema.safeParse(build(false));
+    // A key under a section that cannot be empty (it needs other keys) is checked by that section's tests.
+    if (!implicit.success) continue;
+    const explicit = ConfigSchema.safeParse(build(true));
+    assert.ok(explicit.success, `${key.path}: documented default ${key.default} does not validate`);
+    const pick = (v: unknown) => parts.reduce((o, p) => (o as Record<string, unknown> | undefined)?.[p], v);
+    assert.deepEqual(pick(explicit.data), pick(implicit.data), `${key.path}: documented default ${key.default} differs from the applied one`);
+    compared++;
+  }
+  assert.ok(compared > 20, `compared only ${compared} defaults`);
+});
+
+test('durations and sizes are named as such', () => {
+  const keys = new Map(collectKeys(docsJsonSchema()).map((k) => [k.path, k.type]));
+  assert.equal(keys.get('server.timeouts.header'), 'duration');
+  assert.equal(keys.get('server.limits.max_body_size'), 'size');
+});
