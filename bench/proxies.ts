@@ -1,0 +1,166 @@
+// The proxies under test. Each is started fresh for every scenario, pinned to the proxy core,
+// and says which processes' CPU time counts. A proxy that cannot serve a scenario throws Skip
+// with the reason, which ends up in the table.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startNginxProxy } from './nginx.js';
+import { freePort, startPinned, type Started } from './proc.js';
+import type { Scenario } from './scenarios.js';
+
+export interface BenchContext {
+  /** Repository root (where bin/portico.js is). */
+  root: string;
+  /** Compiled bench directory (dist/bench). */
+  distBench: string;
+  tmp: string;
+  proxyCpu: number;
+  nginxBin: string;
+  /** Backend ports; scenarios with one target use the first. */
+  backendPorts: readonly number[];
+  /** The ECDSA P-256 test certificate every HTTPS proxy serves. */
+  tls?: { cert: string; key: string };
+}
+
+export interface RunningProxy {
+  /** The process started (for nginx: the master). */
+  process: Started;
+  /** Processes whose utime+stime count as the proxy's CPU time. */
+  pids(): number[];
+  stop(): Promise<void>;
+  logPath: string;
+  /** Printed with the row (e.g. a fallback that was taken). */
+  note?: string;
+  /** Called after the measured run; may add to the note (e.g. access log size). */
+  after?(requests: number): string | undefined;
+}
+
+export interface ProxyDef {
+  id: string;
+  label: string;
+  /** Measured unless --only names other proxies. */
+  byDefault: boolean;
+  start(ctx: BenchContext, sc: Scenario, port: number): Promise<RunningProxy>;
+}
+
+export class Skip extends Error {}
+
+function targetAddrs(ctx: BenchContext, sc: Scenario): string[] {
+  return ctx.backendPorts.slice(0, sc.targets).map((p) => `127.0.0.1:${p}`);
+}
+
+// --- Portico ---------------------------------------------------------------------------------
+
+interface PorticoOptions { accessLog: boolean }
+
+function porticoConfig(ctx: BenchContext, sc: Scenario, port: number, plainPort: number, o: PorticoOptions, withBalance: boolean, logPath: string): Record<string, unknown> {
+  const upstream: Record<string, unknown> = { targets: targetAddrs(ctx, sc).map((a) => `http://${a}`) };
+  if (sc.balance && withBalance) upstream.balance = sc.balance;
+  const server: Record<string, unknown> = { listen: [`127.0.0.1:${port}`] };
+  const config: Record<string, unknown> = {
+    server,
+    upstreams: { backend: upstream },
+    routes: [{ name: 'all', match: {}, upstream: 'backend' }],
+    log: {
+      access: o.accessLog ? { enabled: true, format: 'json', path: logPath } : { enabled: false },
+      error: { level: 'warn', path: 'stderr' },
+    },
+  };
+  if (sc.tls) {
+    // The shape issue 4 asks for (server.https.listen + tls.certificates). The plain listener is
+    // required by the schema but unused: it goes on a port nobody calls.
+    server.listen = [`127.0.0.1:${plainPort}`];
+    server.https = { listen: [`127.0.0.1:${port}`], redirect_http: false };
+    config.tls = { certificates: [{ cert: ctx.tls!.cert, key: ctx.tls!.key }] };
+  }
+  return config;
+}
+
+function porticoValidate(ctx: BenchContext, file: string): string | undefined {
+  const r = spawnSync(process.execPath, [join(ctx.root, 'bin/portico.js'), 'validate', '-c', file], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : (r.stderr || r.stdout).trim() || `exit ${r.status}`;
+}
+
+function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
+  return {
+    id, label, byDefault: true,
+    async start(ctx, sc, port) {
+      const dir = join(ctx.tmp, `${id}-${sc.id}`);
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'portico.yaml');
+      const accessLog = join(dir, 'access.log');
+      let note: string | undefined;
+      const plainPort = sc.tls ? await freePort() : 0;
+      writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, true, accessLog)));
+      let problem = porticoValidate(ctx, file);
+      if (problem && sc.tls) {
+        throw new Skip(`this Portico build has no HTTPS listener (server.https) yet: ${firstLine(problem)}`);
+      }
+      if (problem && sc.balance) {
+        writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
+        problem = porticoValidate(ctx, file);
+        note = `"balance: ${sc.balance}" not accepted by this build; measured with the default policy`;
+      }
+      if (problem) throw new Error(`Portico config rejected (${file}):\n${problem}`);
+      const p = startPinned(label, ctx.proxyCpu, process.execPath, [join(ctx.root, 'bin/portico.js'), 'run', '-c', file], join(dir, 'stdout.log'));
+      const running: RunningProxy = { process: p, pids: () => [p.pid], stop: () => p.stop(), logPath: p.logPath };
+      if (note !== undefined) running.note = note;
+      if (o.accessLog) {
+        running.after = () => {
+          const r = spawnSync('wc', ['-lc', accessLog], { encoding: 'utf8' });
+          const [lines, bytes] = r.stdout.trim().split(/\s+/).map(Number);
+          return `access log: ${lines ?? 0} lines, ${((bytes ?? 0) / 1e6).toFixed(0)} MB`;
+        };
+      }
+      return running;
+    },
+  };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? s;
+}
+
+// --- nginx -----------------------------------------------------------------------------------
+
+function nginx(id: string, label: string, forwardingHeaders: boolean, byDefault: boolean): ProxyDef {
+  return {
+    id, label, byDefault,
+    async start(ctx, sc, port) {
+      const prefix = join(ctx.tmp, `${id}-${sc.id}`);
+      const n = startNginxProxy(ctx.nginxBin, prefix, ctx.proxyCpu, {
+        port,
+        targets: targetAddrs(ctx, sc),
+        ...(sc.balance === 'least_requests' ? { balance: 'least_conn' } : {}),
+        forwardingHeaders,
+        ...(sc.tls ? { tls: ctx.tls! } : {}),
+      });
+      return { process: n.process, pids: () => n.pids(), stop: () => n.stop(), logPath: join(prefix, 'error.log') };
+    },
+  };
+}
+
+// --- Node peers ------------------------------------------------------------------------------
+
+function nodePeer(id: string, label: string, script: string): ProxyDef {
+  return {
+    id, label, byDefault: true,
+    async start(ctx, sc, port) {
+      if (sc.targets !== 1 || sc.balance) throw new Skip(`${label} has no load balancing`);
+      if (sc.tls) throw new Skip('HTTPS rows compare Portico with nginx only');
+      const p = startPinned(label, ctx.proxyCpu, process.execPath, ['--no-deprecation', join(ctx.distBench, 'peers', script), String(port), `http://${targetAddrs(ctx, sc)[0]}`],
+        join(ctx.tmp, `${id}-${sc.id}.log`));
+      return { process: p, pids: () => [p.pid], stop: () => p.stop(), logPath: p.logPath };
+    },
+  };
+}
+
+export const PROXIES: readonly ProxyDef[] = [
+  portico('portico', 'Portico', { accessLog: false }),
+  portico('portico-log', 'Portico, access log to file', { accessLog: true }),
+  nginx('nginx', 'nginx', true, true),
+  nginx('nginx-bare', 'nginx, no forwarding headers', false, false),
+  nodePeer('http-proxy', 'http-proxy', 'http-proxy.js'),
+  nodePeer('fastify-http-proxy', '@fastify/http-proxy', 'fastify-http-proxy.js'),
+];
