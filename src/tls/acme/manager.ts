@@ -295,6 +295,11 @@ export class AcmeManager {
     const client = new acme.Client({
       directoryUrl: config.directory,
       accountKey,
+      // Status polling: acme-client waits 5 s before its first re-poll by default; CAs usually
+      // validate in well under a second, so start at 500 ms (doubling, ~2 minutes in total).
+      backoffMin: 500,
+      backoffMax: 15_000,
+      backoffAttempts: 12,
       ...(known ? { accountUrl: stored.url } : {}),
       ...(config.eab ? { externalAccountBinding: { kid: config.eab.kid, hmacKey: config.eab.hmac_key } } : {}),
     });

@@ -18,7 +18,8 @@ export class TlsAlpn01Responder {
 
   /** Serves the challenge certificate for `name` until `remove(name)`. */
   set(name: string, cert: string | Buffer, key: string | Buffer): void {
-    this.#contexts.set(name.toLowerCase(), createSecureContext({ cert, key, ALPNProtocols: [ACME_TLS_ALPN] } as Parameters<typeof createSecureContext>[0]));
+    // ALPN is chosen by the server (selectAlpn), not by the context, so the context is just cert + key.
+    this.#contexts.set(name.toLowerCase(), createSecureContext({ cert, key }));
   }
 
   remove(name: string): void {
