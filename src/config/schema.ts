@@ -7,6 +7,7 @@ import { ServerSchema } from './schema/server.js';
 import { UpstreamSchema } from './schema/upstream.js';
 import { RouteSchema } from './schema/route.js';
 import { LogSchema } from './schema/log.js';
+import { TlsSchema } from './schema/tls.js';
 import type { HeaderOpsSchema } from './schema/common.js';
 
 export { Duration, Size, HeaderOpsSchema } from './schema/common.js';
@@ -20,6 +21,7 @@ export const ConfigSchema = z
       .default({}).describe('Named groups of backend targets.'),
     routes: z.array(RouteSchema).default([]).describe('Routes, chosen by specificity (see docs/configuration.md#route-order).'),
     log: LogSchema,
+    tls: TlsSchema,
   })
   .superRefine((config, ctx) => {
     config.routes.forEach((route, i) => {

@@ -13,6 +13,8 @@ import { scanHeaders } from './incoming.js';
 import { clientFromChain, peerOf } from './client-ip.js';
 import { boundAddress, listen, parseListen } from './listen.js';
 import { errorBody } from './error-page.js';
+import { HttpsService, type ListenerHandlers } from './https.js';
+import type { CertificateStore } from '../tls/store.js';
 import { STATUS_CODES } from 'node:http';
 
 const kCtx = Symbol('portico.ctx');
@@ -33,6 +35,9 @@ export class Portico {
   readonly #servers = new Map<string, Server>();
   readonly #tunnels = new Set<Duplex>();
   #closing: Promise<void> | undefined;
+  /** HTTPS/h2c listeners, the certificate store, redirect and HSTS (src/server/https.ts). */
+  readonly #https = new HttpsService();
+  #handlers: ListenerHandlers | undefined;
 
   private constructor(plan: Plan, logs: Logs) {
     this.#plan = plan;
@@ -56,7 +61,12 @@ export class Portico {
 
   /** Bound addresses, e.g. ["127.0.0.1:8080"] (ephemeral ports resolved). */
   get addresses(): string[] {
-    return [...this.#servers.values()].map(boundAddress);
+    return [...[...this.#servers.values()].map(boundAddress), ...this.#https.addresses];
+  }
+
+  /** The certificates HTTPS listeners serve; ACME and the local CA add theirs with `set()`. */
+  get certificates(): CertificateStore {
+    return this.#https.certificates;
   }
 
   get plan(): Plan {
@@ -117,8 +127,10 @@ export class Portico {
       for (const s of servers) s.closeAllConnections();
       for (const t of this.#tunnels) t.destroy();
     }, graceMs);
+    const httpsClosed = this.#https.close(graceMs);
     // Tunnels (WebSockets) are asked to end when the grace period is over; until then they run.
     await Promise.all(closed);
+    await httpsClosed;
     clearInterval(sweep);
     clearTimeout(force);
     this.#servers.clear();
@@ -128,6 +140,7 @@ export class Portico {
   }
 
   async #syncListeners(config: Config): Promise<void> {
+    this.#https.configure(config, this.#plan.log);
     const wanted = new Set(config.server.listen);
     const added: string[] = [];
     try {
@@ -146,6 +159,12 @@ export class Portico {
       if (!wanted.has(addr)) { server.close(); server.closeIdleConnections(); this.#servers.delete(addr); }
       else applyServerSettings(server, config);
     }
+    this.#handlers ??= {
+      request: this.#onRequest, upgrade: this.#onUpgrade, clientError: this.#onClientError,
+      connect: (_req, socket) => { socket.end(rawResponse(405, 'CONNECT is not supported by this server.')); },
+      shouldUpgrade: (req) => !isH2cUpgrade(req),
+    };
+    await this.#https.sync(config, this.#handlers);
   }
 
   #createServer(config: Config): Server {
@@ -253,6 +272,7 @@ export class Portico {
   }
 
   #run(ctx: RequestContext): void {
+    if (this.#https.intercept(ctx)) return;
     const m = ctx.plan.router.match(ctx.host, ctx.path, ctx.req);
     if (m === undefined) {
       ctx.fail(404);

@@ -129,6 +129,11 @@ export class CertificateStore {
     return this.#default?.context;
   }
 
+  /** The default certificate's PEMs: a listener's own context (used when no SNI is sent) is built from them. */
+  get defaultPems(): readonly CertificatePem[] | undefined {
+    return this.#default?.pems;
+  }
+
   get size(): number {
     return new Set(this.#byName.values()).size;
   }

@@ -1,11 +1,13 @@
 // `server:` — client-facing listeners, limits and timeouts.
 import { z } from 'zod';
 import { Cidr, Duration, HeaderName, ListenAddress, Size } from './common.js';
+import { HttpsSchema } from './https.js';
 
 export const ServerSchema = z
   .strictObject({
     listen: z.array(ListenAddress).min(1).default(['127.0.0.1:8080'])
       .describe('Addresses for plain HTTP: "host:port", ":port" (all interfaces), "[::1]:port" or "unix:/path".'),
+    https: HttpsSchema,
     trusted_proxies: z.array(Cidr).default([])
       .describe('Peers (IPs or CIDR ranges) whose X-Forwarded-*, X-Real-IP and Forwarded headers are believed. Others have them replaced.'),
     timeouts: z
