@@ -36,8 +36,9 @@ export async function startChallengeListener(manager: () => AcmeManager | undefi
 }
 
 /** A TLS listener serving from `store`; each connection gets "hello <servername>\n" per line it sends. */
-export async function startTlsListener(store: CertificateStore, port = 0): Promise<{ server: TlsServer; port: number; close(): Promise<void> }> {
-  const server = createTlsServer({ SNICallback: store.sniCallback }, (socket) => {
+export async function startTlsListener(store: CertificateStore, port = 0, noSni?: { cert: string; key: string }): Promise<{ server: TlsServer; port: number; close(): Promise<void> }> {
+  // Clients without SNI get the server's own context (OpenSSL skips the SNI callback for them).
+  const server = createTlsServer({ SNICallback: store.sniCallback, ...noSni }, (socket) => {
     socket.setEncoding('utf8');
     socket.on('data', (line: string) => socket.write(`hello ${socket.servername || '-'} ${line}`));
     socket.on('error', () => undefined);

@@ -182,6 +182,7 @@ export class LocalCaService {
   readonly names: readonly string[];
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #current: IssuedCertificate | undefined;
   readonly #store: CertificateStore;
   readonly #options: LocalCaServiceOptions;
 
@@ -196,9 +197,15 @@ export class LocalCaService {
   async refresh(): Promise<IssuedCertificate> {
     const issued = await this.ca.issue(this.names, this.#options.lifetime);
     this.#store.set(this.names, issued, { source: 'internal' });
+    this.#current = issued;
     this.#options.log.info({ names: this.names, notAfter: issued.notAfter.toISOString() }, 'local certificate issued');
     this.#schedule(issued);
     return issued;
+  }
+
+  /** The leaf being served (for listeners that need a no-SNI default). */
+  get current(): IssuedCertificate | undefined {
+    return this.#current;
   }
 
   stop(): void {
