@@ -10,13 +10,25 @@ import { ConfigSchema } from '../src/config/schema.js';
 
 const doc = readFileSync(DOC_FILE, 'utf8');
 
+/** "line N: expected … got …" for the first line that differs, so a failure says where. */
+function firstDifference(actual: string, expected: string): string {
+  const a = actual.split('\n');
+  const e = expected.split('\n');
+  for (let i = 0; i < Math.max(a.length, e.length); i++) {
+    if (a[i] !== e[i]) return `first difference at line ${i + 1}:\n  file:      ${JSON.stringify(a[i] ?? '<end>')}\n  generated: ${JSON.stringify(e[i] ?? '<end>')}`;
+  }
+  return 'no difference';
+}
+
 test('docs/configuration.md is what the generator produces (run `npm run docs`)', () => {
-  assert.ok(doc === renderConfigurationDoc(), 'docs/configuration.md is out of date: run `npm run docs` and commit the result');
+  const expected = renderConfigurationDoc();
+  assert.ok(doc === expected, `docs/configuration.md is out of date: run \`npm run docs\` and commit the result; ${firstDifference(doc, expected)}`);
 });
 
 test('schema/portico.schema.json is what `portico schema` prints (run `npm run docs`)', () => {
   const shipped = readFileSync(SCHEMA_FILE, 'utf8');
-  assert.ok(shipped === renderJsonSchema(), 'schema/portico.schema.json is out of date: run `npm run docs` (or `npm run schema`) and commit the result');
+  const expected = renderJsonSchema();
+  assert.ok(shipped === expected, `schema/portico.schema.json is out of date: run \`npm run docs\` (or \`npm run schema\`) and commit the result; ${firstDifference(shipped, expected)}`);
   assert.deepEqual(JSON.parse(shipped), JSON.parse(JSON.stringify(jsonSchema())));
 });
 
