@@ -102,6 +102,8 @@ export interface NginxProxyOptions {
   /** Set the same forwarding headers Portico sets by default (see README). */
   forwardingHeaders: boolean;
   tls?: { cert: string; key: string };
+  /** Refuse TLS session resumption (no cache, no tickets), so every connection is a full handshake. */
+  noResumption?: boolean;
 }
 
 /** The peer proxy: one worker, upstream keepalive, HTTP/1.1 upstream with Connection "". */
@@ -120,7 +122,7 @@ export function startNginxProxy(bin: string, prefix: string, cpu: number, o: Ngi
     ssl_certificate ${o.tls.cert};
     ssl_certificate_key ${o.tls.key};
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL:10m;`
+${o.noResumption ? '    ssl_session_cache off;\n    ssl_session_tickets off;' : '    ssl_session_cache shared:SSL:10m;'}`
     : `    listen 127.0.0.1:${o.port} backlog=4096;`;
   const conf = `${mainContext(prefix)}
 http {

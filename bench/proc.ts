@@ -5,6 +5,7 @@ import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 
 /** Clock ticks per second for /proc/PID/stat (USER_HZ); 100 on every Linux we target. */
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -173,4 +174,22 @@ export function sleep(ms: number): Promise<void> {
 /** Is `command` on PATH? */
 export function have(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Does the TLS server at 127.0.0.1:port resume sessions? Two connections as wrk makes them
+ * (TLS 1.2, the first session offered on the second); true when the second was resumed.
+ */
+export async function tlsResumes(port: number, ca: string): Promise<boolean> {
+  const connect = (session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean }> => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', maxVersion: 'TLSv1.2', ...(session ? { session } : {}) }, () => {
+      const out = { session: s.getSession(), reused: s.isSessionReused() };
+      s.end();
+      resolve(out);
+    });
+    s.once('error', reject);
+  });
+  const first = await connect();
+  if (!first.session) return false;
+  return (await connect(first.session)).reused;
 }

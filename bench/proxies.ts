@@ -54,9 +54,9 @@ function targetAddrs(ctx: BenchContext, sc: Scenario): string[] {
 
 interface PorticoOptions { accessLog: boolean }
 
-function porticoConfig(ctx: BenchContext, sc: Scenario, port: number, plainPort: number, o: PorticoOptions, withBalance: boolean, logPath: string): Record<string, unknown> {
+function porticoConfig(ctx: BenchContext, sc: Scenario, port: number, plainPort: number, o: PorticoOptions, withVariant: boolean, logPath: string): Record<string, unknown> {
   const upstream: Record<string, unknown> = { targets: targetAddrs(ctx, sc).map((a) => `http://${a}`) };
-  if (sc.balance && withBalance) upstream.balance = sc.balance;
+  if (sc.balance && withVariant) upstream.balance = sc.balance;
   const server: Record<string, unknown> = { listen: [`127.0.0.1:${port}`] };
   const config: Record<string, unknown> = {
     server,
@@ -72,7 +72,9 @@ function porticoConfig(ctx: BenchContext, sc: Scenario, port: number, plainPort:
     // required by the schema but unused: it goes on a port nobody calls.
     server.listen = [`127.0.0.1:${plainPort}`];
     server.https = { listen: [`127.0.0.1:${port}`], redirect_http: false };
-    config.tls = { certificates: [{ cert: ctx.tls!.cert, key: ctx.tls!.key }] };
+    const tls: Record<string, unknown> = { certificates: [{ cert: ctx.tls!.cert, key: ctx.tls!.key }] };
+    if (sc.newConnectionPerRequest && withVariant) tls.session_tickets = { enabled: false };
+    config.tls = tls;
   }
   return config;
 }
@@ -92,10 +94,16 @@ function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
       const accessLog = join(dir, 'access.log');
       let note: string | undefined;
       const plainPort = sc.tls ? await freePort() : 0;
+      if (sc.tls) {
+        // First the plain HTTPS config: does this build have an HTTPS listener at all?
+        writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
+        const noHttps = porticoValidate(ctx, file);
+        if (noHttps) throw new Skip(`this Portico build has no HTTPS listener (server.https) yet: ${firstLine(noHttps)}`);
+      }
       writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, true, accessLog)));
       let problem = porticoValidate(ctx, file);
-      if (problem && sc.tls) {
-        throw new Skip(`this Portico build has no HTTPS listener (server.https) yet: ${firstLine(problem)}`);
+      if (problem && sc.tls && sc.newConnectionPerRequest) {
+        throw new Skip(`cannot turn off TLS session resumption (tls.session_tickets.enabled: false): ${firstLine(problem)}`);
       }
       if (problem && sc.balance) {
         writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
@@ -134,7 +142,7 @@ function nginx(id: string, label: string, forwardingHeaders: boolean, byDefault:
         targets: targetAddrs(ctx, sc),
         ...(sc.balance === 'least_requests' ? { balance: 'least_conn' } : {}),
         forwardingHeaders,
-        ...(sc.tls ? { tls: ctx.tls! } : {}),
+        ...(sc.tls ? { tls: ctx.tls!, noResumption: sc.newConnectionPerRequest === true } : {}),
       });
       return { process: n.process, pids: () => n.pids(), stop: () => n.stop(), logPath: join(prefix, 'error.log') };
     },

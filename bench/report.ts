@@ -24,6 +24,8 @@ export interface Row {
   /** Busy share of the core running wrk and the backend. */
   loadCoreBusyPercent?: number;
   note?: string;
+  /** HTTPS rows: whether the proxy resumed a TLS 1.2 session when offered one (checked before measuring). */
+  tlsResumption?: boolean;
 }
 
 export interface Ratio {

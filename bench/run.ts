@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
-import { coreTicks, cpuSeconds, freePort, get, have, pinSelf, sleep, stopAll, tail, ticksPerSecond, waitReady } from './proc.js';
+import { coreTicks, cpuSeconds, freePort, get, have, pinSelf, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -144,6 +144,12 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
     const check = await get(url, ca);
     if (check.status !== 200 || check.bytes !== sc.expectBytes) {
       throw new Error(`sanity check failed: GET ${sc.path} gave status ${check.status}, ${check.bytes} bytes (expected 200, ${sc.expectBytes})`);
+    }
+    if (sc.tls) {
+      row.tlsResumption = await tlsResumes(port, ca!);
+      if (sc.newConnectionPerRequest && row.tlsResumption) {
+        throw new Error('the server resumed a TLS session although resumption should be off: the row would measure resumptions, not full handshakes');
+      }
     }
     const wrk = { url, cpu: o.loadCpu, threads: o.threads, connections: o.connections, ...(sc.newConnectionPerRequest ? { headers: ['Connection: close'] } : {}) };
     if (o.warmup > 0) await runWrk({ ...wrk, durationSeconds: o.warmup });

@@ -16,7 +16,12 @@ export interface Scenario {
   balance?: 'least_requests';
   /** Client side is HTTPS (ECDSA P-256 test certificate, same for every proxy). */
   tls?: boolean;
-  /** "Connection: close" on every request: one new connection (and TLS handshake) per request. */
+  /**
+   * "Connection: close" on every request: one new connection (and TLS handshake) per request.
+   * With `tls`, the proxies are configured without session resumption (no tickets, no session
+   * cache): wrk resumes TLS sessions whenever the server lets it, which would measure cheap
+   * resumptions instead of full handshakes. The bench checks this before measuring.
+   */
   newConnectionPerRequest?: boolean;
   /** Proxy ids (bench/proxies.ts) measured in this scenario, in table order. */
   proxies: readonly string[];
