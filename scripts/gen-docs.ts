@@ -285,7 +285,7 @@ export function renderConfigurationDoc(): string {
     if (fragment) lines.push(fragment, '');
     const own = keys.filter((k) => k.section === s);
     lines.push('| Key | Type | Default |', '|---|---|---|');
-    for (const k of own) lines.push(`| [\`${k.path}\`](#${anchor(k.path)}) | ${cell(k.type)} | ${cell(k.default)} |`);
+    for (const k of own) if (k.path !== s) lines.push(`| [\`${k.path}\`](#${anchor(k.path)}) | ${cell(k.type)} | ${cell(k.default)} |`);
     lines.push('');
     for (const k of own) {
       if (k.path === s) continue; // the section heading above is this key's entry
