@@ -311,8 +311,7 @@ export class HttpsService {
 
 function hasOtherCertificateSource(config: Config): boolean {
   // ACME and the local CA fill the store after start; their config keys live in the tls section.
-  const tls = config.tls as Record<string, unknown>;
-  return (tls['acme'] !== undefined && tls['acme'] !== false) || tls['internal'] === true;
+  return config.tls.acme !== undefined || config.tls.internal.enabled;
 }
 
 /** Options fixed at creation; a reload that changes them replaces the listener. */

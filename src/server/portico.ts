@@ -14,6 +14,7 @@ import { clientFromChain, peerOf } from './client-ip.js';
 import { boundAddress, listen, parseListen } from './listen.js';
 import { errorBody } from './error-page.js';
 import { HttpsService, type ListenerHandlers } from './https.js';
+import { AutomaticCertificates } from '../tls/acme/automatic.js';
 import type { CertificateStore } from '../tls/store.js';
 import { STATUS_CODES } from 'node:http';
 
@@ -38,6 +39,8 @@ export class Portico {
   /** HTTPS/h2c listeners, the certificate store, redirect and HSTS (src/server/https.ts). */
   readonly #https = new HttpsService();
   #handlers: ListenerHandlers | undefined;
+  /** ACME and local-CA certificates into the store; answers http-01 before routing (src/tls/acme/automatic.ts). */
+  readonly #automatic = new AutomaticCertificates();
 
   private constructor(plan: Plan, logs: Logs) {
     this.#plan = plan;
@@ -128,6 +131,7 @@ export class Portico {
       for (const t of this.#tunnels) t.destroy();
     }, graceMs);
     const httpsClosed = this.#https.close(graceMs);
+    void this.#automatic.stop();
     // Tunnels (WebSockets) are asked to end when the grace period is over; until then they run.
     await Promise.all(closed);
     await httpsClosed;
@@ -141,6 +145,7 @@ export class Portico {
 
   async #syncListeners(config: Config): Promise<void> {
     this.#https.configure(config, this.#plan.log);
+    await this.#automatic.configure(config, this.#https.certificates, this.#plan.log);
     const wanted = new Set(config.server.listen);
     const added: string[] = [];
     try {
@@ -192,6 +197,7 @@ export class Portico {
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.#automatic.answerHttp01(req, res)) return;
     const ctx = this.#context(req, res);
     if (ctx !== undefined) this.#run(ctx);
   };

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Duration } from './common.js';
+import { AcmeSchema, InternalCaSchema } from './acme.js';
 
 const TlsVersion = z.enum(['1.2', '1.3']);
 
@@ -62,6 +63,8 @@ export const TlsSchema = z
       .describe('TLS session resumption. Keys are random, held in memory only, shared by every HTTPS listener.'),
     watch: z.boolean().default(false)
       .describe('Watch certificate and key files and load them when they change (as well as on SIGHUP).'),
+    acme: AcmeSchema.optional(),
+    internal: InternalCaSchema,
   })
   .prefault({})
   .describe('Certificates and the TLS policy of the HTTPS listeners.');
