@@ -3,7 +3,12 @@
 // reference really documents every key and every default the parser fills in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { collectKeys, docsJsonSchema, renderConfigurationDoc, renderJsonSchema, DOC_FILE, SCHEMA_FILE, type JsonNode } from '../scripts/gen-docs.js';
 import { jsonSchema } from '../src/cli/index.js';
 import { ConfigSchema } from '../src/config/schema.js';
@@ -135,4 +140,69 @@ test('durations and sizes are named as such', () => {
   const keys = new Map(collectKeys(docsJsonSchema()).map((k) => [k.path, k.type]));
   assert.equal(keys.get('server.timeouts.header'), 'duration');
   assert.equal(keys.get('server.limits.max_body_size'), 'size');
+});
+
+// --- the YAML shown in the docs is real config -------------------------------------------------
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
+
+function yamlBlocks(file: string): { line: number; text: string }[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const blocks: { line: number; text: string }[] = [];
+  // ```yaml blocks only: ```yaml fragment (or any other info string) is a deliberate partial snippet.
+  for (const m of text.matchAll(/^```yaml[ \t]*\n([\s\S]*?)^```/gm)) {
+    blocks.push({ line: text.slice(0, m.index).split('\n').length, text: m[1]! });
+  }
+  return blocks;
+}
+
+test('every ```yaml block in README.md and docs/ is a valid config (portico validate)', async () => {
+  const files = ['README.md', 'docs/operations.md', 'docs/configuration.md',
+    ...readdirSync(join(ROOT, 'docs/sections')).filter((f) => f.endsWith('.md')).map((f) => `docs/sections/${f}`)];
+  const dir = mkdtempSync(join(tmpdir(), 'portico-docs-'));
+  const failures: string[] = [];
+  const seen = new Set<string>();
+  let checked = 0;
+  try {
+    for (const file of files) {
+      for (const block of yamlBlocks(file)) {
+        if (seen.has(block.text)) continue; // fragments reappear in docs/configuration.md
+        seen.add(block.text);
+        const path = join(dir, `block${checked++}.yaml`);
+        writeFileSync(path, block.text);
+        await run(process.execPath, ['bin/portico.js', 'validate', '--config', path], { cwd: ROOT }).catch((err: { stderr: string }) => {
+          failures.push(`${file}:${block.line}: ${err.stderr.trim().replaceAll(path, 'block')}`);
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(failures, [], 'YAML examples in the docs that portico validate refuses (mark partial snippets ```yaml fragment)');
+  assert.ok(checked >= 5, `checked only ${checked} blocks`);
+});
+
+test('README keeps the two commands CI and newcomers rely on', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  assert.match(readme, /^ {4}npm ci && npm test$/m);
+  assert.match(readme, /^ {4}npm ci && npm run demo$/m);
+  const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
+  assert.match(ci, /^npm ci && npm test$/m, '.ci/run runs the README test command');
+});
+
+test('relative links in README.md and docs/*.md point at files that exist', () => {
+  const broken: string[] = [];
+  for (const file of ['README.md', 'docs/operations.md', 'docs/configuration.md', 'docs/architecture.md']) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)) {
+      const target = m[1]!;
+      if (/^[a-z]+:/.test(target)) continue;
+      const resolved = join(ROOT, file, '..', target);
+      try { readFileSync(resolved); } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EISDIR') broken.push(`${file}: ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(broken, []);
 });
