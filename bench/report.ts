@@ -26,6 +26,8 @@ export interface Row {
   note?: string;
   /** HTTPS rows: whether the proxy resumed a TLS 1.2 session when offered one (checked before measuring). */
   tlsResumption?: boolean;
+  /** With --repeat: req/CPU-s of every run (null: failed); the row shows the best. */
+  runs?: (number | null)[];
 }
 
 export interface Ratio {
@@ -117,7 +119,7 @@ export function markdown(results: Results, scenarios: readonly Scenario[]): stri
   const out: string[] = [
     `Measured ${results.date} on ${m.cpuModel} (${m.cpus} cores), ${m.kernel}; Node ${m.node}, nginx ${m.nginx}, ${m.wrk}.`,
     `Each proxy pinned to core ${String(results.options.proxyCpu)}; backend (nginx) and wrk (${String(results.options.threads)} thread, ${String(results.options.connections)} connections) on core ${String(results.options.loadCpu)}; ` +
-      `${String(results.options.warmup)} s warm-up, ${String(results.options.duration)} s measured. req/CPU-s = requests / (utime+stime of the proxy process; nginx: master + worker).`,
+      `${String(results.options.warmup)} s warm-up, ${String(results.options.duration)} s measured${Number(results.options.repeat) > 1 ? ` (best of ${String(results.options.repeat)} runs)` : ''}. req/CPU-s = requests / (utime+stime of the proxy process; nginx: master + worker).`,
     '',
   ];
   for (const sc of scenarios) {

@@ -26,6 +26,8 @@ bench/results/latest.{json,md} (and a timestamped copy).
   --warmup S          warm-up seconds per row, not measured (default 5)
   --connections N     wrk connections (default 50)
   --threads N         wrk threads (default 1)
+  --repeat N          measure each row N times (proxy restarted each time) and keep the run
+                      with the most req/CPU-s; all runs are in the JSON (default 1)
   --proxy-cpu N       core for the proxy under test (default 0)
   --load-cpu N        core for wrk and the backend (default 1)
   --nginx PATH        nginx binary (default: from PATH or /usr/sbin/nginx)
@@ -44,6 +46,7 @@ interface Options {
   warmup: number;
   connections: number;
   threads: number;
+  repeat: number;
   proxyCpu: number;
   loadCpu: number;
   nginx?: string;
@@ -55,7 +58,7 @@ function parseOptions(argv: string[]): Options | undefined {
     args: argv,
     options: {
       only: { type: 'string' }, scenarios: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
-      connections: { type: 'string' }, threads: { type: 'string' }, 'proxy-cpu': { type: 'string' }, 'load-cpu': { type: 'string' },
+      connections: { type: 'string' }, threads: { type: 'string' }, repeat: { type: 'string' }, 'proxy-cpu': { type: 'string' }, 'load-cpu': { type: 'string' },
       nginx: { type: 'string' }, keep: { type: 'boolean' }, list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -80,6 +83,7 @@ function parseOptions(argv: string[]): Options | undefined {
     warmup: num(values.warmup, 5, 'warmup'),
     connections: num(values.connections, 50, 'connections'),
     threads: num(values.threads, 1, 'threads'),
+    repeat: Math.max(1, Math.floor(num(values.repeat, 1, 'repeat'))),
     proxyCpu: num(values['proxy-cpu'], 0, 'proxy-cpu'),
     loadCpu: num(values['load-cpu'], 1, 'load-cpu'),
     keep: values.keep ?? false,
@@ -241,10 +245,19 @@ async function main(): Promise<number> {
       if (defs.length === 0) continue;
       console.log(`\n${sc.title}  [${sc.id}]`);
       for (const def of defs) {
-        const row = await measure(ctx, o, sc, def);
+        const runs: Row[] = [];
+        for (let i = 0; i < o.repeat; i++) {
+          const run = await measure(ctx, o, sc, def);
+          runs.push(run);
+          await sleep(500);
+          if (run.skipped !== undefined) break;
+        }
+        // Other jobs on the machine only ever make a run look worse: keep the best one.
+        const measured = runs.filter((r) => r.requestsPerCpuSecond !== undefined);
+        const row = measured.sort((a, b) => b.requestsPerCpuSecond! - a.requestsPerCpuSecond!)[0] ?? runs[0]!;
+        if (runs.length > 1) row.runs = runs.map((r) => r.requestsPerCpuSecond ?? null);
         if (row.skipped !== undefined && row.requests === undefined) console.log(`  ${def.label.padEnd(30)} not measured: ${row.skipped}`);
         results.rows.push(row);
-        await sleep(500);
       }
     }
   } finally {
