@@ -129,3 +129,83 @@ test('npm run demo serves /api, /app and a WebSocket round trip, and stops on SI
   // The access log (combined format, stdout; written asynchronously, flushed at the latest on stop).
   assert.match(output(), /"GET \/api\/users HTTP\/1\.1" 200 /);
 });
+
+// --- the README's quick start -------------------------------------------------------------------
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}:\n${output()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after 15 s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('README quick start: portico proxy --from … --to … replaces the nginx block', async () => {
+  const { createServer } = await import('node:http');
+  const { WebSocketServer } = await import('ws');
+  // A stand-in for the FastAPI app: echoes what it received, with uvicorn's Server header.
+  const backend = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', server: 'uvicorn' });
+    res.end(JSON.stringify({ url: req.url, host: req.headers.host, realIp: req.headers['x-real-ip'], xff: req.headers['x-forwarded-for'] }));
+  });
+  const wss = new WebSocketServer({ server: backend, path: '/ws' });
+  wss.on('connection', (s) => s.on('message', (d) => s.send(`echo: ${d.toString()}`)));
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  const backendPort = (backend.address() as { port: number }).port;
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bin/portico.js', 'proxy', '--from', `127.0.0.1:${port}`, '--to', `http://127.0.0.1:${backendPort}`, '--access-log', 'off'], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+  try {
+    // The error log is written in batches, so readiness is seen by connecting, not by reading it.
+    await waitForPort(port, child, () => log);
+    // proxy_set_header Host $host; X-Real-IP $remote_addr — and the backend's Server header hidden.
+    // (node:http, because fetch does not let a caller set Host.)
+    const { request } = await import('node:http');
+    const req = request({ host: '127.0.0.1', port, path: '/items/1?q=x', headers: { host: 'app.example.com' }, agent: false });
+    req.end();
+    const [res] = await once(req, 'response') as [import('node:http').IncomingMessage];
+    let body = '';
+    for await (const chunk of res) body += String(chunk);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['server'], undefined);
+    const seen = JSON.parse(body) as Record<string, string>;
+    assert.deepEqual(seen, { url: '/items/1?q=x', host: 'app.example.com', realIp: '127.0.0.1', xff: '127.0.0.1' });
+    // Upgrade/Connection "upgrade": WebSockets pass.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    await once(ws, 'open');
+    ws.send('hi');
+    const [reply] = await once(ws, 'message') as [Buffer];
+    assert.equal(reply.toString(), 'echo: hi');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve([child.exitCode]);
+    child.kill('SIGTERM');
+    const [code] = await exited as [number | null];
+    wss.close();
+    backend.closeAllConnections();
+    backend.close();
+    assert.equal(code, 0, log);
+  }
+});
