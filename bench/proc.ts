@@ -26,7 +26,8 @@ const running = new Set<Started>();
  * Starts `command args` pinned to `cpu` (taskset execs the command, so the pid is the command's).
  * stdout and stderr go to `logPath`.
  */
-export function startPinned(name: string, cpu: number, command: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): Started {
+/** `cpu`: a core number or a taskset list such as "1-3". */
+export function startPinned(name: string, cpu: number | string, command: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): Started {
   const fd = openSync(logPath, 'a');
   const proc = spawn('taskset', ['-c', String(cpu), command, ...args], { stdio: ['ignore', fd, fd], env: env ?? process.env });
   closeSync(fd);
@@ -64,7 +65,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 /** Pins this process (all threads) to `cpu`, so the harness never runs on the proxy's core. */
-export function pinSelf(cpu: number): void {
+export function pinSelf(cpu: number | string): void {
   spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
@@ -99,15 +100,32 @@ export function cpuSeconds(pids: readonly number[]): number {
   return total;
 }
 
-/** Busy and total jiffies of one CPU from /proc/stat (busy excludes idle and iowait). */
-export function coreTicks(cpu: number): { busy: number; irq: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
-  if (!line) return { busy: 0, irq: 0, total: 0 };
-  // user nice system idle iowait irq softirq steal
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: total - idle, irq: (v[5] ?? 0) + (v[6] ?? 0), total };
+/** Busy and total jiffies of some CPUs from /proc/stat (busy excludes idle and iowait). */
+export function coreTicks(cpus: readonly number[]): { busy: number; irq: number; total: number } {
+  const out = { busy: 0, irq: 0, total: 0 };
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  for (const cpu of cpus) {
+    const line = lines.find((l) => l.startsWith(`cpu${cpu} `));
+    if (!line) continue;
+    // user nice system idle iowait irq softirq steal
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    out.busy += total - (v[3] ?? 0) - (v[4] ?? 0);
+    out.irq += (v[5] ?? 0) + (v[6] ?? 0);
+    out.total += total;
+  }
+  return out;
+}
+
+/** "1", "1,3" or "1-3" -> [1] / [1, 3] / [1, 2, 3]. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`expected a core list such as "1" or "1-3", got "${list}"`);
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  return out;
 }
 
 export const ticksPerSecond = CLK_TCK;

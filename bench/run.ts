@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
-import { coreTicks, cpuSeconds, freePort, get, have, pinSelf, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
+import { coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -29,7 +29,7 @@ bench/results/latest.{json,md} (and a timestamped copy).
   --repeat N          measure each row N times (proxy restarted each time) and keep the run
                       with the most req/CPU-s; all runs are in the JSON (default 1)
   --proxy-cpu N       core for the proxy under test (default 0)
-  --load-cpu N        core for wrk and the backend (default 1)
+  --load-cpu LIST     core(s) for wrk and the backend, e.g. 1 or 1-3 (default 1)
   --nginx PATH        nginx binary (default: from PATH or /usr/sbin/nginx)
   --keep              keep the temp dir (configs, logs) for inspection
   --list              list scenarios and proxies, then exit
@@ -48,7 +48,9 @@ interface Options {
   threads: number;
   repeat: number;
   proxyCpu: number;
-  loadCpu: number;
+  /** taskset list for wrk, the backend and the harness. */
+  loadCpu: string;
+  loadCpus: number[];
   nginx?: string;
   keep: boolean;
 }
@@ -85,7 +87,8 @@ function parseOptions(argv: string[]): Options | undefined {
     threads: num(values.threads, 1, 'threads'),
     repeat: Math.max(1, Math.floor(num(values.repeat, 1, 'repeat'))),
     proxyCpu: num(values['proxy-cpu'], 0, 'proxy-cpu'),
-    loadCpu: num(values['load-cpu'], 1, 'load-cpu'),
+    loadCpu: values['load-cpu'] ?? '1',
+    loadCpus: parseCpuList(values['load-cpu'] ?? '1'),
     keep: values.keep ?? false,
   };
   const only = list(values.only);
@@ -116,8 +119,8 @@ function missing(o: Options, nginxBin: string | undefined, needTls: boolean): st
   if (needTls && !have('openssl')) out.push('openssl (for the HTTPS test certificate): sudo apt-get install openssl, or skip with --scenarios small,1mib,small-3-least');
   const n = cpus().length;
   if (n < 2) out.push(`two cores (this machine has ${n}): the proxy gets one, wrk and the backend the other`);
-  if (Math.max(o.proxyCpu, o.loadCpu) >= n) out.push(`--proxy-cpu/--load-cpu must be below ${n}`);
-  if (o.proxyCpu === o.loadCpu) out.push('--proxy-cpu and --load-cpu must differ');
+  if (Math.max(o.proxyCpu, ...o.loadCpus) >= n) out.push(`--proxy-cpu/--load-cpu must be below ${n}`);
+  if (o.loadCpus.includes(o.proxyCpu)) out.push('--load-cpu must not include the --proxy-cpu core');
   return out;
 }
 
@@ -159,12 +162,12 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
     if (o.warmup > 0) await runWrk({ ...wrk, durationSeconds: o.warmup });
     const pids = running.pids();
     const cpu0 = cpuSeconds(pids);
-    const proxyCore0 = coreTicks(o.proxyCpu);
-    const loadCore0 = coreTicks(o.loadCpu);
+    const proxyCore0 = coreTicks([o.proxyCpu]);
+    const loadCore0 = coreTicks(o.loadCpus);
     const result = await runWrk({ ...wrk, durationSeconds: o.duration });
     const cpu = cpuSeconds(pids) - cpu0;
-    const proxyCore1 = coreTicks(o.proxyCpu);
-    const loadCore1 = coreTicks(o.loadCpu);
+    const proxyCore1 = coreTicks([o.proxyCpu]);
+    const loadCore1 = coreTicks(o.loadCpus);
     const pct = (a: number, total: number): number => (total > 0 ? (100 * a) / total : 0);
     const proxyCoreTotal = proxyCore1.total - proxyCore0.total;
     const cpuPercent = (100 * cpu) / result.seconds;
@@ -236,7 +239,7 @@ async function main(): Promise<number> {
   let backend: NginxInstance | undefined;
   try {
     if (scenarios.some((s) => s.tls)) ctx.tls = makeCert(tmp);
-    backend = startBackend(ctx.nginxBin, join(tmp, 'backend'), o.loadCpu, backendPorts);
+    backend = startBackend(ctx.nginxBin, join(tmp, 'backend'), o.loadCpu, o.loadCpus.length, backendPorts);
     for (const port of backendPorts) await waitReady({ name: 'backend nginx', exited: backend.process.exited, logPath: join(tmp, 'backend', 'error.log') }, `http://127.0.0.1:${port}/small`);
     console.log(`bench: proxy on core ${o.proxyCpu}; backend nginx and wrk on core ${o.loadCpu}; ${o.warmup} s warm-up + ${o.duration} s per row; ` +
       `wrk -t${o.threads} -c${o.connections}; load average ${results.machine.loadavgAtStart}`);

@@ -3,7 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 
 export interface WrkOptions {
   url: string;
-  cpu: number;
+  /** taskset core list. */
+  cpu: string;
   threads: number;
   connections: number;
   durationSeconds: number;
