@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { collectKeys, docsJsonSchema, renderConfigurationDoc, renderJsonSchema, DOC_FILE, SCHEMA_FILE, type JsonNode } from '../scripts/gen-docs.js';
+import { anchor, collectKeys, docsJsonSchema, renderConfigurationDoc, renderJsonSchema, DOC_FILE, SCHEMA_FILE, type JsonNode } from '../scripts/gen-docs.js';
 import { jsonSchema } from '../src/cli/index.js';
 import { ConfigSchema } from '../src/config/schema.js';
 
@@ -191,17 +191,28 @@ test('README keeps the two commands CI and newcomers rely on', () => {
   assert.match(ci, /^npm ci && npm test$/m, '.ci/run runs the README test command');
 });
 
-test('relative links in README.md and docs/*.md point at files that exist', () => {
+test('relative links in README.md and docs/*.md point at files and headings that exist', () => {
   const broken: string[] = [];
+  const anchorsOf = new Map<string, Set<string>>();
+  const anchors = (path: string): Set<string> => {
+    let set = anchorsOf.get(path);
+    if (!set) {
+      set = new Set([...readFileSync(path, 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchor(m[1]!)));
+      anchorsOf.set(path, set);
+    }
+    return set;
+  };
   for (const file of ['README.md', 'docs/operations.md', 'docs/configuration.md', 'docs/architecture.md']) {
     const text = readFileSync(join(ROOT, file), 'utf8');
-    for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)) {
-      const target = m[1]!;
+    for (const m of text.matchAll(/\]\(([^)#\s]*)(?:#([^)\s]*))?\)/g)) {
+      const [, target = '', fragment] = m;
       if (/^[a-z]+:/.test(target)) continue;
-      const resolved = join(ROOT, file, '..', target);
+      const resolved = target === '' ? join(ROOT, file) : join(ROOT, file, '..', target);
       try { readFileSync(resolved); } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EISDIR') broken.push(`${file}: ${target}`);
+        continue;
       }
+      if (fragment && resolved.endsWith('.md') && !anchors(resolved).has(fragment)) broken.push(`${file}: ${target}#${fragment}`);
     }
   }
   assert.deepEqual(broken, []);
