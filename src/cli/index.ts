@@ -7,6 +7,7 @@ import { loadConfigFile, validateConfigObject } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { ConfigSchema, type ConfigInput } from '../config/schema.js';
 import { Portico } from '../server/portico.js';
+import { isQuickHttpsFrom, quickHttpsConfig } from './quick-https.js';
 
 export const EXIT = { ok: 0, invalid: 1, cannotStart: 2, internal: 70 } as const;
 
@@ -41,11 +42,24 @@ within server.timeouts.shutdown.`,
 Proxies everything arriving on ADDR to the targets, like nginx's
   location / { proxy_pass http://TARGET; proxy_set_header Host $host; ... WebSocket upgrade ... }
 
-  --from ADDR            listen address: "127.0.0.1:8080", ":8080" or "unix:/path"
+  --from ADDR            listen address: "127.0.0.1:8080", ":8080" or "unix:/path" (plain HTTP),
+                         or a bare host name "example.com" (HTTPS, see below)
   --to TARGET            "http://127.0.0.1:8000", "127.0.0.1:8000" or "unix:/run/app.sock"; repeat for several
   --change-host-header   send the target's address as Host instead of the client's
   --access-log FORMAT    "json" (default), "combined" or "off"
-  -h, --help             this help`,
+  -h, --help             this help
+
+HTTPS quick mode (--from is a host name without a port), like "caddy reverse-proxy":
+serves the name on port 443 with an automatic certificate (ACME, Let's Encrypt by default) and
+redirects port 80 to it. "localhost", "*.localhost" and IP addresses get a certificate from
+Portico's local CA instead; the first run prints how to trust it.
+  --http-port N          plain HTTP port (default 80)
+  --https-port N         HTTPS port (default 443)
+  --bind ADDR            interface to listen on (default: all)
+  --email ADDR           ACME account contact
+  --acme-directory URL   ACME directory (default: Let's Encrypt production)
+  --acme-ca-bundle FILE  CA certificates to trust for the ACME directory (a private CA)
+  --storage DIR          ACME state / local CA directory (default under $XDG_DATA_HOME/portico)`,
   validate: `Usage: portico validate [--config FILE]
 
 Checks FILE (default ./portico.yaml). Prints "ok" and exits 0, or prints each error as
@@ -118,6 +132,13 @@ async function proxy(argv: string[]): Promise<number | undefined> {
     to: { type: 'string', multiple: true },
     'change-host-header': { type: 'boolean' },
     'access-log': { type: 'string' },
+    'http-port': { type: 'string' },
+    'https-port': { type: 'string' },
+    bind: { type: 'string' },
+    email: { type: 'string' },
+    'acme-directory': { type: 'string' },
+    'acme-ca-bundle': { type: 'string' },
+    storage: { type: 'string' },
   });
   if (!args) return EXIT.invalid;
   if (args.values.help) { console.log(HELP.proxy); return EXIT.ok; }
@@ -134,6 +155,30 @@ async function proxy(argv: string[]): Promise<number | undefined> {
     routes: [{ name: 'app', match: {}, upstream: 'app' }],
     log: { access: accessLog === 'off' ? { enabled: false } : { format: accessLog as 'json' | 'combined' } },
   };
+  // A bare host name: HTTPS quick mode (src/cli/quick-https.ts).
+  if (isQuickHttpsFrom(from)) {
+    const str = (k: string) => args.values[k] as string | undefined;
+    const port = (k: string) => { const v = str(k); return v === undefined ? undefined : Number(v); };
+    for (const k of ['http-port', 'https-port']) {
+      const p = port(k);
+      if (p !== undefined && !(Number.isInteger(p) && p >= 0 && p <= 65535)) {
+        console.error(`portico proxy: --${k}: expected a port number, got "${str(k)}"`);
+        return EXIT.invalid;
+      }
+    }
+    const quick = quickHttpsConfig({
+      from, httpPort: port('http-port'), httpsPort: port('https-port'), bind: str('bind'), email: str('email'),
+      acmeDirectory: str('acme-directory'), acmeCaBundle: str('acme-ca-bundle'), storage: str('storage'),
+    });
+    input.server = quick.server;
+    input.tls = quick.tls;
+  } else {
+    const quickOnly = ['http-port', 'https-port', 'bind', 'email', 'acme-directory', 'acme-ca-bundle', 'storage'].filter((k) => args.values[k] !== undefined);
+    if (quickOnly.length > 0) {
+      console.error(`portico proxy: --${quickOnly[0]} applies to HTTPS quick mode only (--from a host name without a port, e.g. --from example.com)`);
+      return EXIT.invalid;
+    }
+  }
   let config;
   try {
     config = validateConfigObject(input, 'command line');
