@@ -16,7 +16,7 @@ export class AccessLog {
   constructor(format: 'json' | 'combined', path: string) {
     this.format = format;
     this.path = path;
-    this.dest = openDestination(path);
+    this.dest = openDestination(path, 32_768);
   }
 
   /** `status` 499 means the client closed the connection before the response was complete. */
