@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import { createPortico, type Portico } from '../src/index.js';
 import { freePort, startPebble, type Pebble } from './helpers-pebble.js';
 import { startBackend, type Backend } from './helpers.js';
@@ -84,4 +85,41 @@ test('Portico obtains a certificate for a route host and serves it over HTTPS', 
   assert.equal(JSON.parse(res.body).url, '/hello');
   assert.match(res.issuer, /Pebble/i);
   assert.equal(portico.certificates.list().find((c) => c.names.includes('www.portico.test'))?.source, 'acme');
+});
+
+test('tls-alpn-01 on Portico\'s HTTPS listener, with h2 and http/1.1 still negotiated for clients', { timeout: 90_000 }, async () => {
+  const httpsPort = await freePort();
+  const pebble2 = await startPebble({ httpPort: await freePort(), tlsPort: httpsPort });
+  const storage2 = await mkdtemp(join(tmpdir(), 'portico-acme-'));
+  const p = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: [`127.0.0.1:${httpsPort}`] } },
+    tls: { acme: { directory: pebble2.directory, ca_bundle: pebble2.caBundle, storage: storage2, challenges: ['tls-alpn-01'] } },
+    upstreams: { app: { targets: [backend.url] } },
+    routes: [{ match: { host: 'alpn.portico.test' }, upstream: 'app' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  });
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!p.certificates.covers('alpn.portico.test')) {
+      assert.ok(Date.now() < deadline, 'certificate obtained within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const res = await get(httpsPort, 'alpn.portico.test', pebble2.issuerRoot, '/alpn');
+    assert.equal(res.status, 200);
+    assert.match(res.issuer, /Pebble/i);
+    for (const [offer, want] of [[['h2', 'http/1.1'], 'h2'], [['http/1.1'], 'http/1.1'], [['acme-tls/1'], false]] as const) {
+      const socket = tlsConnect({ host: '127.0.0.1', port: httpsPort, servername: 'alpn.portico.test', ca: pebble2.issuerRoot, ALPNProtocols: [...offer] });
+      const got = await new Promise<string | false>((resolve) => {
+        socket.once('secureConnect', () => resolve(socket.alpnProtocol ?? false));
+        socket.once('error', () => resolve(false));
+      });
+      socket.destroy();
+      // "acme-tls/1" with no challenge pending is refused like any unknown protocol.
+      assert.equal(got, want, `ALPN ${offer.join(',')}`);
+    }
+  } finally {
+    await p.close(500);
+    await pebble2.stop();
+    await rm(storage2, { recursive: true, force: true });
+  }
 });

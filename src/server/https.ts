@@ -24,6 +24,13 @@ import { CertificateFiles } from '../tls/files.js';
 import { secureContextOptions, TicketKeys } from '../tls/options.js';
 import { boundAddress, listen, parseListen } from './listen.js';
 
+/** Handshake hooks for ACME tls-alpn-01 (implemented by AutomaticCertificates). */
+export interface TlsHandshakeHooks {
+  wantsTlsHooks(config: Config): boolean;
+  wrapSni(next: CertificateStore['sniCallback']): CertificateStore['sniCallback'];
+  selectAlpn(servername: string | undefined, clientProtocols: readonly string[], serverProtocols: readonly string[]): string | undefined;
+}
+
 /** The core's listeners' callbacks; HTTPS listeners feed the same ones. */
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
@@ -92,6 +99,8 @@ export class HttpsService {
   #hook: ResponseHook | undefined;
   #log: Logger | undefined;
   #config: Config | undefined;
+  /** tls-alpn-01 (ACME) hooks, set by Portico: src/tls/acme/automatic.ts. */
+  tlsHooks: TlsHandshakeHooks | undefined;
 
   constructor() {
     this.certificates = new CertificateStore();
@@ -199,10 +208,13 @@ export class HttpsService {
   #createTls(config: Config, handlers: ListenerHandlers): Listener {
     const s = config.server;
     const defaults = this.certificates.defaultPems;
+    const hooks = this.tlsHooks?.wantsTlsHooks(config) ? this.tlsHooks : undefined;
+    const alpn = s.https.http2 ? ['h2', 'http/1.1'] : ['http/1.1'];
     const options: SecureServerOptions & Record<string, unknown> = {
       ...this.#base,
       ...(defaults ? { cert: defaults.map((p) => p.cert), key: defaults.map((p) => p.key) } : {}),
-      SNICallback: this.certificates.sniCallback,
+      SNICallback: hooks ? hooks.wrapSni(this.certificates.sniCallback) : this.certificates.sniCallback,
+      ...(hooks ? { ALPNCallback: (h: { servername: string; protocols: string[] }) => hooks.selectAlpn(h.servername, h.protocols, alpn) } : {}),
       allowHTTP1: true,
       Http2ServerResponse: PorticoH2Response as never,
       settings: {

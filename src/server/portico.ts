@@ -145,6 +145,7 @@ export class Portico {
 
   async #syncListeners(config: Config): Promise<void> {
     this.#https.configure(config, this.#plan.log);
+    this.#https.tlsHooks = this.#automatic;
     await this.#automatic.configure(config, this.#https.certificates, this.#plan.log);
     const wanted = new Set(config.server.listen);
     const added: string[] = [];

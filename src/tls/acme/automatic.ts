@@ -2,19 +2,19 @@
 // (`tls.internal`), started from the config, kept across reloads while their config is unchanged,
 // and the three hooks the listeners need:
 //   - `answerHttp01(req, res)`: the plain HTTP listener asks it before routing;
-//   - `wrapSni(cb)` / `selectAlpn(...)`: the HTTPS listener's SNI and ALPN hooks for tls-alpn-01.
+//   - `wrapSni(cb)` / `selectAlpn(...)`: the HTTPS listener's SNI and ALPN hooks for tls-alpn-01
+//     (installed when `wantsTlsHooks(config)`).
 // Both certificate sources write into the listeners' CertificateStore; they never block startup:
 // stored ACME certificates are loaded before `configure()` resolves, orders run in the background.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { SecureContext } from 'node:tls';
 import type { Config } from '../../config/schema.js';
 import type { AcmeConfig, InternalCaConfig } from '../../config/schema/acme.js';
 import type { CertificateStore } from '../store.js';
 import { startLocalCa, type LocalCaLog, type LocalCaService } from '../local-ca.js';
 import { AcmeManager, type AcmeLog } from './manager.js';
+import type { SniCallback } from './tls-alpn-01.js';
 
-type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 
 /** The parts of the config this service reads (so quick mode and tests can pass just these). */
 export interface AutomaticTlsConfig {
@@ -73,13 +73,29 @@ export class AutomaticCertificates {
     return acme !== undefined && acme.http01.handle(req, res);
   };
 
-  /** Wraps the HTTPS listener's SNI callback so pending tls-alpn-01 challenges are answered. */
+  /**
+   * Whether the HTTPS listeners need the tls-alpn-01 hooks for `config` (ALPNCallback costs a JS
+   * call per handshake, so listeners only get it when ACME may use tls-alpn-01).
+   */
+  wantsTlsHooks(config: Pick<AutomaticTlsConfig, 'tls'>): boolean {
+    return config.tls.acme?.challenges.includes('tls-alpn-01') ?? false;
+  }
+
+  /** For the HTTPS listener's SNI callback: the handshake `selectAlpn` armed gets the challenge certificate. */
   wrapSni(next: SniCallback): SniCallback {
     return (servername, cb) => {
-      const ctx = this.#acme?.tlsAlpn01.contextFor(servername);
-      if (ctx !== undefined) cb(null, ctx);
-      else next(servername, cb);
+      const acme = this.#acme;
+      if (acme === undefined) next(servername, cb);
+      else acme.tlsAlpn01.wrapSni(next)(servername, cb);
     };
+  }
+
+  /** For the HTTPS listener's ALPNCallback: "acme-tls/1" for a pending tls-alpn-01 name, else the first common protocol. */
+  selectAlpn(servername: string | undefined, clientProtocols: readonly string[], serverProtocols: readonly string[]): string | undefined {
+    const acme = this.#acme;
+    if (acme !== undefined) return acme.tlsAlpn01.selectAlpn(servername, clientProtocols, serverProtocols);
+    for (const p of serverProtocols) if (clientProtocols.includes(p)) return p;
+    return undefined;
   }
 
   async stop(): Promise<void> {
