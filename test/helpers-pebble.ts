@@ -37,6 +37,8 @@ export interface PebbleOptions {
   certificateValidityPeriod?: number;
   /** Skip real validation (PEBBLE_VA_ALWAYS_VALID). */
   alwaysValid?: boolean;
+  /** Require external account binding with these { kid: base64url HMAC key } pairs. */
+  eab?: Record<string, string>;
 }
 
 /** A TCP port that was free a moment ago (bound to 0, then released). */
@@ -82,7 +84,8 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       httpPort: options.httpPort,
       tlsPort,
       ocspResponderURL: '',
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: options.eab !== undefined,
+      ...(options.eab ? { externalAccountMACKeys: options.eab } : {}),
       ...(options.certificateValidityPeriod ? { certificateValidityPeriod: options.certificateValidityPeriod } : {}),
     },
   };
