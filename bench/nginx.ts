@@ -16,7 +16,7 @@ export function findNginx(explicit?: string): string | undefined {
 
 export function nginxVersion(bin: string): string {
   const r = spawnSync(bin, ['-v'], { encoding: 'utf8' });
-  return (r.stderr || r.stdout).trim().replace(/^nginx version: /, '');
+  return (r.stderr || r.stdout).trim().replace(/^nginx version: (nginx\/)?/, '');
 }
 
 /** Lines every instance needs: its own pid, lock, logs and temp paths, one worker (by default), no daemon. */

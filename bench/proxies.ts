@@ -32,6 +32,8 @@ export interface RunningProxy {
   logPath: string;
   /** Printed with the row (e.g. a fallback that was taken). */
   note?: string;
+  /** The row does not measure what the scenario asks (e.g. balance policy not available). */
+  fallback?: boolean;
   /** Called after the measured run; may add to the note (e.g. access log size). */
   after?(requests: number): string | undefined;
 }
@@ -113,7 +115,7 @@ function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
       if (problem) throw new Error(`Portico config rejected (${file}):\n${problem}`);
       const p = startPinned(label, ctx.proxyCpu, process.execPath, [join(ctx.root, 'bin/portico.js'), 'run', '-c', file], join(dir, 'stdout.log'));
       const running: RunningProxy = { process: p, pids: () => [p.pid], stop: () => p.stop(), logPath: p.logPath };
-      if (note !== undefined) running.note = note;
+      if (note !== undefined) { running.note = note; running.fallback = true; }
       if (o.accessLog) {
         running.after = () => {
           const r = spawnSync('wc', ['-lc', accessLog], { encoding: 'utf8' });

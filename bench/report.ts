@@ -26,6 +26,8 @@ export interface Row {
   note?: string;
   /** HTTPS rows: whether the proxy resumed a TLS 1.2 session when offered one (checked before measuring). */
   tlsResumption?: boolean;
+  /** The row does not measure exactly what the scenario asks (see note); ratios using it have no verdict. */
+  fallback?: boolean;
   /** With --repeat: req/CPU-s of every run (null: failed); the row shows the best. */
   runs?: (number | null)[];
 }
@@ -62,7 +64,9 @@ export function computeRatios(rows: readonly Row[]): Ratio[] {
       label: spec.label, value, issue: spec.issue,
       detail: `${fmtInt(num.requestsPerCpuSecond!)} / ${fmtInt(den.requestsPerCpuSecond!)} (${den.label})`,
     };
-    if (spec.target !== undefined) { ratio.target = spec.target; ratio.pass = value >= spec.target; }
+    if (spec.target !== undefined) ratio.target = spec.target;
+    if (num.fallback || den.fallback) ratio.detail += '; a row measured a fallback (see its note): no verdict';
+    else if (spec.target !== undefined) ratio.pass = value >= spec.target;
     out.push(ratio);
   }
   return out;
@@ -70,6 +74,11 @@ export function computeRatios(rows: readonly Row[]): Ratio[] {
 
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** Multi-line reasons (config errors) are cut to their first two lines for the tables; the JSON has them whole. */
+function oneLine(s: string): string {
+  return s.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 2).join(' ').slice(0, 200);
 }
 
 function fmtMs(n: number | undefined): string {
@@ -80,7 +89,7 @@ function fmtMs(n: number | undefined): string {
 const HEAD = ['Proxy', 'req/s', 'proxy CPU', 'req/CPU-s', 'p50', 'p99', 'errors', 'notes'];
 
 function cells(r: Row): string[] {
-  if (r.skipped !== undefined) return [r.label, '–', '–', '–', '–', '–', '–', `not measured: ${r.skipped}`];
+  if (r.skipped !== undefined) return [r.label, '–', '–', '–', '–', '–', '–', `not measured: ${oneLine(r.skipped)}`];
   const notes: string[] = [];
   if (r.note) notes.push(r.note);
   if ((r.proxyCoreOtherPercent ?? 0) > 10) notes.push(`proxy core ${r.proxyCoreOtherPercent!.toFixed(0)}% busy with other work`);
@@ -107,7 +116,7 @@ export function textTable(results: Results, scenarios: readonly Scenario[]): str
   if (results.ratios.length > 0) {
     lines.push('', 'Ratios of requests per CPU-second');
     for (const r of results.ratios) {
-      const verdict = r.target === undefined ? '' : `  target ≥ ${r.target}: ${r.pass ? 'met' : 'NOT met'}`;
+      const verdict = r.target === undefined ? '' : `  target ≥ ${r.target}: ${r.pass === undefined ? 'no verdict' : r.pass ? 'met' : 'NOT met'}`;
       lines.push(`  ${r.label.padEnd(46)} ${r.value!.toFixed(3)}×  ${r.detail}${verdict}`);
     }
   }
@@ -120,6 +129,7 @@ export function markdown(results: Results, scenarios: readonly Scenario[]): stri
     `Measured ${results.date} on ${m.cpuModel} (${m.cpus} cores), ${m.kernel}; Node ${m.node}, nginx ${m.nginx}, ${m.wrk}.`,
     `Each proxy pinned to core ${String(results.options.proxyCpu)}; backend (nginx) and wrk (${String(results.options.threads)} thread, ${String(results.options.connections)} connections) on core ${String(results.options.loadCpu)}; ` +
       `${String(results.options.warmup)} s warm-up, ${String(results.options.duration)} s measured${Number(results.options.repeat) > 1 ? ` (best of ${String(results.options.repeat)} runs)` : ''}. req/CPU-s = requests / (utime+stime of the proxy process; nginx: master + worker).`,
+    `Load average ${String(m.loadavgAtStart)} at start, ${String(m.loadavgAtEnd ?? '?')} at end (other jobs on the machine make figures noisy; see the notes column).`,
     '',
   ];
   for (const sc of scenarios) {
@@ -132,7 +142,8 @@ export function markdown(results: Results, scenarios: readonly Scenario[]): stri
   if (results.ratios.length > 0) {
     out.push('| Ratio (req/CPU-s) | value | target |', '| --- | ---: | --- |');
     for (const r of results.ratios) {
-      out.push(`| ${r.label} | ${r.value!.toFixed(3)}× | ${r.target === undefined ? '' : `≥ ${r.target} (${r.pass ? 'met' : 'not met'})`} |`);
+      const verdict = r.pass === undefined ? 'no verdict: fallback row' : r.pass ? 'met' : 'not met';
+      out.push(`| ${r.label} | ${r.value!.toFixed(3)}× | ${r.target === undefined ? '' : `≥ ${r.target} (${verdict})`} |`);
     }
     out.push('');
   }

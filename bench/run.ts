@@ -186,6 +186,7 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
       loadCoreBusyPercent: pct(loadCore1.busy - loadCore0.busy, loadCore1.total - loadCore0.total),
     });
     if (result.errorDetail) row.errorDetail = result.errorDetail;
+    if (running.fallback) row.fallback = true;
     const notes = [running.note, running.after?.(result.requests)].filter((n): n is string => !!n);
     if (notes.length > 0) row.note = notes.join('; ');
     if (cpu === 0) row.note = [row.note, 'no CPU time read for the proxy process'].filter(Boolean).join('; ');

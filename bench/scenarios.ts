@@ -64,6 +64,7 @@ const NODE_PEERS = ['http-proxy', 'fastify-http-proxy'];
 export const RATIOS: readonly RatioSpec[] = [
   { label: 'small: Portico / nginx', numerator: { scenario: 'small', proxy: 'portico' }, denominator: { scenario: 'small', proxies: ['nginx'] }, target: 0.45, issue: 2 },
   { label: 'small: Portico / best Node peer', numerator: { scenario: 'small', proxy: 'portico' }, denominator: { scenario: 'small', proxies: NODE_PEERS }, target: 1.5, issue: 2 },
+  { label: 'small: Portico / nginx without forwarding headers', numerator: { scenario: 'small', proxy: 'portico' }, denominator: { scenario: 'small', proxies: ['nginx-bare'] }, issue: 2 },
   { label: 'small: Portico (access log) / Portico', numerator: { scenario: 'small', proxy: 'portico-log' }, denominator: { scenario: 'small', proxies: ['portico'] }, issue: 2 },
   { label: '1 MiB: Portico / nginx', numerator: { scenario: '1mib', proxy: 'portico' }, denominator: { scenario: '1mib', proxies: ['nginx'] }, issue: 2 },
   { label: '1 MiB: Portico / best Node peer', numerator: { scenario: '1mib', proxy: 'portico' }, denominator: { scenario: '1mib', proxies: NODE_PEERS }, issue: 2 },
