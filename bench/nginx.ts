@@ -30,8 +30,7 @@ master_process on;
 pid ${prefix}/nginx.pid;
 lock_file ${prefix}/nginx.lock;
 error_log ${prefix}/error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 16384; }
+events { worker_connections 4096; }
 `;
 }
 

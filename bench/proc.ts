@@ -53,13 +53,29 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
+/** Short-lived helpers (wrk): killed on exit or signal, nothing else. */
+const helpers = new Set<ChildProcess>();
+export function track(proc: ChildProcess): void {
+  helpers.add(proc);
+  proc.once('exit', () => helpers.delete(proc));
+}
+
+/** Synchronous cleanups (the temp dir) run on exit, also after a signal. */
+const cleanups: (() => void)[] = [];
+export function onExit(fn: () => void): void {
+  cleanups.push(fn);
+}
+
 function killAllNow(): void {
   for (const p of running) { try { p.proc.kill('SIGKILL'); } catch { /* already gone */ } }
+  for (const h of helpers) { try { h.kill('SIGKILL'); } catch { /* already gone */ } }
+  for (const fn of cleanups.splice(0)) { try { fn(); } catch { /* best effort */ } }
 }
 process.once('exit', killAllNow);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
     console.error(`\nbench: ${sig}, stopping everything it started`);
+    for (const h of helpers) { try { h.kill('SIGTERM'); } catch { /* already gone */ } }
     void stopAll().finally(() => process.exit(130));
   });
 }

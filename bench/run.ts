@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
-import { coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
+import { onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -224,6 +224,7 @@ async function main(): Promise<number> {
   const root = resolve(distBench, '../..');
   pinSelf(o.loadCpu);
   const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  if (!o.keep) onExit(() => rmSync(tmp, { recursive: true, force: true }));
   const backendPorts = [await freePort(), await freePort(), await freePort()];
   const ctx: BenchContext = { root, distBench, tmp, proxyCpu: o.proxyCpu, nginxBin: nginxBin!, backendPorts };
   const results: Results = {
@@ -268,7 +269,6 @@ async function main(): Promise<number> {
     await backend?.stop();
     await stopAll();
     if (o.keep) console.log(`\nbench: configs and logs kept in ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
   }
   results.machine.loadavgAtEnd = loadavg().map((l) => l.toFixed(2)).join(' ');
   results.ratios = computeRatios(results.rows);

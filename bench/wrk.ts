@@ -1,5 +1,6 @@
 // Runs wrk (pinned off the proxy's core) and parses its --latency report.
 import { spawn, spawnSync } from 'node:child_process';
+import { track } from './proc.js';
 
 export interface WrkOptions {
   url: string;
@@ -35,6 +36,7 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
   args.push(o.url);
   return new Promise((resolve, reject) => {
     const p = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    track(p);
     let out = '';
     let err = '';
     p.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
