@@ -96,3 +96,22 @@ test('the challenge path answers only known tokens', async () => {
   assert.equal(other.status, 404);
   assert.equal(await other.text(), 'not found\n');
 });
+
+test('a stored account the CA does not know is registered again, once', { timeout: 60_000 }, async () => {
+  const store = new CertificateStore();
+  const log = recordingLog();
+  const own = join(storage, 'stale');
+  const config = AcmeSchema.parse({ directory: pebble.directory, storage: own, ca_bundle: pebble.caBundle, challenges: ['http-01'] });
+  // An account key with a URL from "another" CA instance: what a restarted test CA leaves behind.
+  const { AcmeStorage } = await import('../src/tls/acme/storage.js');
+  const { crypto: acmeCrypto } = await import('acme-client');
+  const disk = new AcmeStorage(own, pebble.directory);
+  await disk.saveAccountKey((await acmeCrypto.createPrivateEcdsaKey()).toString());
+  await disk.saveAccountMeta(`${new URL(pebble.directory).origin}/my-account/424242`, undefined);
+  manager = new AcmeManager({ config, store, log });
+  await manager.manage(['stale.portico.test']);
+  await manager.ready(30_000).catch((err: Error) => { throw new Error(`${err.message}\n${log.text()}`); });
+  assert.ok(log.lines.some((l) => l.msg === 'acme: the CA does not know the stored account; registering again'), log.text());
+  assert.ok(store.covers('stale.portico.test'));
+  await manager.stop();
+});

@@ -82,6 +82,8 @@ export class AcmeManager {
   readonly #log: AcmeLog;
   readonly #managed = new Map<string, Managed>();
   #client: Promise<acme.Client> | undefined;
+  /** Re-registration after "account does not exist" happens once per manager, not in a loop. */
+  #reregistered = false;
   #stopped = false;
 
   constructor(options: AcmeManagerOptions) {
@@ -212,8 +214,22 @@ export class AcmeManager {
   }
 
   async #obtain(m: Managed): Promise<void> {
-    const client = await this.#account();
-    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: m.name }] });
+    let client = await this.#account();
+    let order: acme.Order;
+    try {
+      order = await client.createOrder({ identifiers: [{ type: 'dns', value: m.name }] });
+    } catch (err) {
+      // The stored account URL is unknown to the CA (a test CA restarted, an account deleted):
+      // register the key again instead of failing every order from now on.
+      if (!this.#reregistered && isUnknownAccount(err)) {
+        this.#log.warn({ err: errorInfo(err) }, 'acme: the CA does not know the stored account; registering again');
+        this.#reregistered = true;
+        client = await this.#account(true);
+        order = await client.createOrder({ identifiers: [{ type: 'dns', value: m.name }] });
+      } else {
+        throw err;
+      }
+    }
     this.#log.info({ name: m.name, order: order.url }, 'acme: order created');
     const authorizations = await client.getAuthorizations(order);
     for (const authz of authorizations) {
@@ -274,15 +290,16 @@ export class AcmeManager {
   }
 
   /** The ACME client with a registered account, created once (and again after a failure). */
-  #account(): Promise<acme.Client> {
-    this.#client ??= this.#register().catch((err: unknown) => {
+  #account(forget = false): Promise<acme.Client> {
+    if (forget) this.#client = undefined;
+    this.#client ??= this.#register(forget).catch((err: unknown) => {
       this.#client = undefined;
       throw err;
     });
     return this.#client;
   }
 
-  async #register(): Promise<acme.Client> {
+  async #register(forget = false): Promise<acme.Client> {
     const config = this.#config;
     const stored = await this.storage.loadAccount();
     let accountKey = stored?.key;
@@ -291,7 +308,7 @@ export class AcmeManager {
       await this.storage.saveAccountKey(accountKey);
       this.#log.info({ storage: this.storage.root }, 'acme: account key created');
     }
-    const known = stored?.url !== undefined && stored.email === config.email;
+    const known = !forget && stored?.url !== undefined && stored.email === config.email;
     const client = new acme.Client({
       directoryUrl: config.directory,
       accountKey,
@@ -332,6 +349,12 @@ async function configureHttps(caBundle: string | undefined): Promise<void> {
     ? undefined
     : new HttpsAgent({ ca: [...rootCertificates, await readFile(caBundle, 'utf8')], keepAlive: true });
   httpsConfigured = key;
+}
+
+/** acme-client keeps only the problem's detail; match the wordings CAs use for an unknown account. */
+function isUnknownAccount(err: unknown): boolean {
+  const msg = String((err as { message?: unknown })?.message ?? '');
+  return /accountDoesNotExist|account\b.*\b(does not exist|not found)|unable to find.*account|no existing account|unknown account/i.test(msg);
 }
 
 /** What goes into logs about an error: message and code, never request bodies (acme-client's errors carry none). */
