@@ -3,6 +3,7 @@
 // /var/lib/nginx is read or written, and it runs as whoever runs the bench.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
 import { childPids, startPinned, type Started } from './proc.js';
 
@@ -65,8 +66,11 @@ function start(bin: string, name: string, prefix: string, cpu: number | string, 
   };
 }
 
-/** Backend: `return 200` for /small (and everything else), a 1 MiB file at /1m, on each port. */
-export function startBackend(bin: string, prefix: string, cpu: string, workers: number, ports: readonly number[]): NginxInstance {
+/**
+ * Backend: `return 200` for /small (and everything else), a 1 MiB file at /1m, on each port; and
+ * nginx's stub_status on `statusPort`, so the bench can count the connections proxies open to it.
+ */
+export function startBackend(bin: string, prefix: string, cpu: string, workers: number, ports: readonly number[], statusPort: number): NginxInstance {
   const www = join(prefix, 'www');
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, '1m'), Buffer.alloc(LARGE_BYTES, 'x'));
@@ -86,6 +90,10 @@ ${ports.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
     root ${www};
     location = /1m { }
     location / { default_type text/plain; return 200 ${JSON.stringify(SMALL_BODY)}; }
+  }
+  server {
+    listen 127.0.0.1:${statusPort};
+    location / { stub_status; }
   }
 }
 `;
@@ -150,4 +158,19 @@ ${headers}
 }
 `;
   return start(bin, 'nginx proxy', prefix, cpu, conf);
+}
+
+export interface BackendStatus { accepts: number; requests: number }
+
+/** Connections accepted and requests served by the backend so far (this query counts as one of each). */
+export async function backendStatus(statusPort: number): Promise<BackendStatus> {
+  const text = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: statusPort, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  const m = /server accepts handled requests\s+(\d+)\s+(\d+)\s+(\d+)/.exec(text);
+  if (!m) throw new Error(`unexpected stub_status output: ${text}`);
+  return { accepts: Number(m[1]), requests: Number(m[3]) };
 }

@@ -19,6 +19,8 @@ export interface BenchContext {
   nginxBin: string;
   /** Backend ports; scenarios with one target use the first. */
   backendPorts: readonly number[];
+  /** Backend nginx's stub_status port. */
+  statusPort: number;
   /** The ECDSA P-256 test certificate every HTTPS proxy serves. */
   tls?: { cert: string; key: string };
 }
@@ -100,14 +102,15 @@ function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
         // First the plain HTTPS config: does this build have an HTTPS listener at all?
         writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
         const noHttps = porticoValidate(ctx, file);
-        if (noHttps) throw new Skip(`this Portico build has no HTTPS listener (server.https) yet: ${firstLine(noHttps)}`);
+        if (noHttps && /https|tls/i.test(noHttps)) throw new Skip(`this Portico build has no HTTPS listener (server.https) yet: ${firstLine(noHttps)}`);
+        if (noHttps) throw new Error(`Portico config rejected (${file}):\n${noHttps}`);
       }
       writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, true, accessLog)));
       let problem = porticoValidate(ctx, file);
       if (problem && sc.tls && sc.newConnectionPerRequest) {
         throw new Skip(`cannot turn off TLS session resumption (tls.session_tickets.enabled: false): ${firstLine(problem)}`);
       }
-      if (problem && sc.balance) {
+      if (problem && sc.balance && /balance/.test(problem)) {
         writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
         problem = porticoValidate(ctx, file);
         note = `"balance: ${sc.balance}" not accepted by this build; measured with the default policy`;

@@ -28,6 +28,10 @@ export interface Row {
   tlsResumption?: boolean;
   /** The row does not measure exactly what the scenario asks (see note); ratios using it have no verdict. */
   fallback?: boolean;
+  /** Connections the proxy opened to the backend during the measured run (keep-alive: ~0). */
+  upstreamConnections?: number;
+  /** Requests the backend served during the measured run (should equal `requests`, ± in-flight). */
+  upstreamRequests?: number;
   /** With --repeat: req/CPU-s of every run (null: failed); the row shows the best. */
   runs?: (number | null)[];
 }
@@ -95,6 +99,9 @@ function cells(r: Row): string[] {
   if ((r.proxyCoreOtherPercent ?? 0) > 10) notes.push(`proxy core ${r.proxyCoreOtherPercent!.toFixed(0)}% busy with other work`);
   if ((r.loadCoreBusyPercent ?? 0) >= 95) notes.push('load core saturated (wrk + backend): proxy not at full load');
   if (r.errorDetail) notes.push(r.errorDetail);
+  if (r.upstreamConnections !== undefined && r.requests !== undefined && r.upstreamConnections > Math.max(10, r.requests / 1000)) {
+    notes.push(`${fmtInt(r.upstreamConnections)} new upstream connections: upstream keep-alive not effective`);
+  }
   return [
     r.label, fmtInt(r.requestsPerSecond!), `${r.cpuPercent!.toFixed(0)}%`, fmtInt(r.requestsPerCpuSecond!),
     fmtMs(r.latencyMs?.p50), fmtMs(r.latencyMs?.p99), String(r.errors ?? 0), notes.join('; '),

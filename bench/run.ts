@@ -6,7 +6,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
+import { backendStatus, findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
 import { onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
@@ -161,6 +161,7 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
     const wrk = { url, cpu: o.loadCpu, threads: o.threads, connections: o.connections, ...(sc.newConnectionPerRequest ? { headers: ['Connection: close'] } : {}) };
     if (o.warmup > 0) await runWrk({ ...wrk, durationSeconds: o.warmup });
     const pids = running.pids();
+    const backend0 = await backendStatus(ctx.statusPort);
     const cpu0 = cpuSeconds(pids);
     const proxyCore0 = coreTicks([o.proxyCpu]);
     const loadCore0 = coreTicks(o.loadCpus);
@@ -168,6 +169,7 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
     const cpu = cpuSeconds(pids) - cpu0;
     const proxyCore1 = coreTicks([o.proxyCpu]);
     const loadCore1 = coreTicks(o.loadCpus);
+    const backend1 = await backendStatus(ctx.statusPort);
     const pct = (a: number, total: number): number => (total > 0 ? (100 * a) / total : 0);
     const proxyCoreTotal = proxyCore1.total - proxyCore0.total;
     const cpuPercent = (100 * cpu) / result.seconds;
@@ -186,6 +188,9 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
       loadCoreBusyPercent: pct(loadCore1.busy - loadCore0.busy, loadCore1.total - loadCore0.total),
     });
     if (result.errorDetail) row.errorDetail = result.errorDetail;
+    // Minus the second status query itself.
+    row.upstreamConnections = backend1.accepts - backend0.accepts - 1;
+    row.upstreamRequests = backend1.requests - backend0.requests - 1;
     if (running.fallback) row.fallback = true;
     const notes = [running.note, running.after?.(result.requests)].filter((n): n is string => !!n);
     if (notes.length > 0) row.note = notes.join('; ');
@@ -226,7 +231,8 @@ async function main(): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   if (!o.keep) onExit(() => rmSync(tmp, { recursive: true, force: true }));
   const backendPorts = [await freePort(), await freePort(), await freePort()];
-  const ctx: BenchContext = { root, distBench, tmp, proxyCpu: o.proxyCpu, nginxBin: nginxBin!, backendPorts };
+  const statusPort = await freePort();
+  const ctx: BenchContext = { root, distBench, tmp, proxyCpu: o.proxyCpu, nginxBin: nginxBin!, backendPorts, statusPort };
   const results: Results = {
     date: new Date().toISOString(),
     machine: {
@@ -241,7 +247,7 @@ async function main(): Promise<number> {
   let backend: NginxInstance | undefined;
   try {
     if (scenarios.some((s) => s.tls)) ctx.tls = makeCert(tmp);
-    backend = startBackend(ctx.nginxBin, join(tmp, 'backend'), o.loadCpu, o.loadCpus.length, backendPorts);
+    backend = startBackend(ctx.nginxBin, join(tmp, 'backend'), o.loadCpu, o.loadCpus.length, backendPorts, statusPort);
     for (const port of backendPorts) await waitReady({ name: 'backend nginx', exited: backend.process.exited, logPath: join(tmp, 'backend', 'error.log') }, `http://127.0.0.1:${port}/small`);
     console.log(`bench: proxy on core ${o.proxyCpu}; backend nginx and wrk on core ${o.loadCpu}; ${o.warmup} s warm-up + ${o.duration} s per row; ` +
       `wrk -t${o.threads} -c${o.connections}; load average ${results.machine.loadavgAtStart}`);
