@@ -16,13 +16,16 @@ import { errorBody } from './error-page.js';
 import { HttpsService, type ListenerHandlers } from './https.js';
 import { AutomaticCertificates } from '../tls/acme/automatic.js';
 import type { CertificateStore } from '../tls/store.js';
-import { STATUS_CODES } from 'node:http';
+import { METHODS, STATUS_CODES } from 'node:http';
 
 const kCtx = Symbol('portico.ctx');
 type ResponseWithCtx = ServerResponse & { [kCtx]?: RequestContext };
 
 /** A request id we pass on from a trusted peer must look like one. */
 const SAFE_ID = /^[A-Za-z0-9._:@\/+=-]{1,200}$/;
+
+/** Methods Node knows as HTTP; its parser also accepts RTSP-only ones, which are refused. */
+const HTTP_METHODS = new Set(METHODS);
 
 export interface StartOptions {
   /** Shown in config errors. */
@@ -234,6 +237,15 @@ export class Portico {
     const peer = (socket as Duplex & { remoteAddress?: string }).remoteAddress ?? 'unix';
     this.#plan.access?.writeRejected(peer, status);
     this.#plan.log.debug({ code: err.code, client: peer, status }, 'malformed request');
+    // A complete pipelined request before the bad bytes may still be in flight: the backend has
+    // acted on it, so its response goes out first; then the error (nothing for data after
+    // "Connection: close", which is simply ignored), then the close. (An error inside the body of
+    // the request in flight is answered at once.) Node's own handler reads _httpMessage too.
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending && !pending.writableFinished && pending.req.complete) {
+      pending.once('finish', () => { if (socket.writable) socket.end(err.code === 'HPE_CLOSED_CONNECTION' ? undefined : rawResponse(status)); });
+      return;
+    }
     socket.end(rawResponse(status));
   };
 
@@ -271,7 +283,9 @@ export class Portico {
     }
     (res as ResponseWithCtx)[kCtx] = ctx;
     res.once('close', onResponseClose);
-    if (!headersOk || normalized === undefined) {
+    // HTTP/1.1 without Host is a 400 (RFC 9112 §3.2; Node checks it for plain requests, not for
+    // upgrades). A method Node's parser took only as RTSP/ICE (e.g. ANNOUNCE) is not HTTP.
+    if (!headersOk || normalized === undefined || (inc.host === undefined && req.httpVersionMinor === 1) || !HTTP_METHODS.has(req.method!)) {
       ctx.fail(400, true);
       return undefined;
     }
