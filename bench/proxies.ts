@@ -21,6 +21,8 @@ export interface BenchContext {
   backendPorts: readonly number[];
   /** Backend nginx's stub_status port. */
   statusPort: number;
+  /** With --profile: where Portico writes a V8 CPU profile per row. */
+  profileDir?: string;
   /** The ECDSA P-256 test certificate every HTTPS proxy serves. */
   tls?: { cert: string; key: string };
 }
@@ -97,6 +99,7 @@ function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
       const file = join(dir, 'portico.yaml');
       const accessLog = join(dir, 'access.log');
       let note: string | undefined;
+      let fallback = false;
       const plainPort = sc.tls ? await freePort() : 0;
       if (sc.tls) {
         // First the plain HTTPS config: does this build have an HTTPS listener at all?
@@ -114,11 +117,15 @@ function portico(id: string, label: string, o: PorticoOptions): ProxyDef {
         writeFileSync(file, stringify(porticoConfig(ctx, sc, port, plainPort, o, false, accessLog)));
         problem = porticoValidate(ctx, file);
         note = `"balance: ${sc.balance}" not accepted by this build; measured with the default policy`;
+        fallback = true;
       }
       if (problem) throw new Error(`Portico config rejected (${file}):\n${problem}`);
-      const p = startPinned(label, ctx.proxyCpu, process.execPath, [join(ctx.root, 'bin/portico.js'), 'run', '-c', file], join(dir, 'stdout.log'));
+      const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${id}-${sc.id}-${Date.now()}.cpuprofile`] : [];
+      if (ctx.profileDir) note = [note, `profiled (CPU figures include the profiler): ${ctx.profileDir}`].filter(Boolean).join('; ');
+      const p = startPinned(label, ctx.proxyCpu, process.execPath, [...profile, join(ctx.root, 'bin/portico.js'), 'run', '-c', file], join(dir, 'stdout.log'));
       const running: RunningProxy = { process: p, pids: () => [p.pid], stop: () => p.stop(), logPath: p.logPath };
-      if (note !== undefined) { running.note = note; running.fallback = true; }
+      if (note !== undefined) running.note = note;
+      if (fallback) running.fallback = true;
       if (o.accessLog) {
         running.after = () => {
           const r = spawnSync('wc', ['-lc', accessLog], { encoding: 'utf8' });

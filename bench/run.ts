@@ -31,6 +31,8 @@ bench/results/latest.{json,md} (and a timestamped copy).
   --proxy-cpu N       core for the proxy under test (default 0)
   --load-cpu LIST     core(s) for wrk and the backend, e.g. 1 or 1-3 (default 1)
   --nginx PATH        nginx binary (default: from PATH or /usr/sbin/nginx)
+  --profile           run Portico with --cpu-prof; profiles go to bench/results/profiles/
+                      (open in Chrome DevTools); its CPU figures then include the profiler
   --keep              keep the temp dir (configs, logs) for inspection
   --list              list scenarios and proxies, then exit
   -h, --help          this help
@@ -53,6 +55,7 @@ interface Options {
   loadCpus: number[];
   nginx?: string;
   keep: boolean;
+  profile: boolean;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -61,7 +64,7 @@ function parseOptions(argv: string[]): Options | undefined {
     options: {
       only: { type: 'string' }, scenarios: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
       connections: { type: 'string' }, threads: { type: 'string' }, repeat: { type: 'string' }, 'proxy-cpu': { type: 'string' }, 'load-cpu': { type: 'string' },
-      nginx: { type: 'string' }, keep: { type: 'boolean' }, list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      nginx: { type: 'string' }, keep: { type: 'boolean' }, profile: { type: 'boolean' }, list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -90,6 +93,7 @@ function parseOptions(argv: string[]): Options | undefined {
     loadCpu: values['load-cpu'] ?? '1',
     loadCpus: parseCpuList(values['load-cpu'] ?? '1'),
     keep: values.keep ?? false,
+    profile: values.profile ?? false,
   };
   const only = list(values.only);
   const scenarios = list(values.scenarios);
@@ -233,6 +237,7 @@ async function main(): Promise<number> {
   const backendPorts = [await freePort(), await freePort(), await freePort()];
   const statusPort = await freePort();
   const ctx: BenchContext = { root, distBench, tmp, proxyCpu: o.proxyCpu, nginxBin: nginxBin!, backendPorts, statusPort };
+  if (o.profile) ctx.profileDir = join(root, 'bench', 'results', 'profiles');
   const results: Results = {
     date: new Date().toISOString(),
     machine: {
