@@ -3,6 +3,8 @@
 // previous generation by key and carried over when unchanged.
 import { BlockList, isIP } from 'node:net';
 import type { Config, RouteConfig } from './schema.js';
+import type { z } from 'zod';
+import type { UpstreamSchema } from './schema/upstream.js';
 import type { CompiledRoute, Plan, ServerSettings } from './plan.js';
 import { ConfigError } from './errors.js';
 import { Router } from '../router/router.js';
@@ -12,8 +14,14 @@ import { compileHeaderOps, headersHandler } from '../handlers/headers/index.js';
 import { redirectAction, compileTemplate } from '../handlers/redirect/index.js';
 import { respondAction } from '../handlers/respond/index.js';
 import { proxyAction } from '../handlers/proxy/index.js';
-import { parseTarget, Target, targetKey } from '../upstream/target.js';
+import { availability, parseTarget, Target, targetKey } from '../upstream/target.js';
 import { Upstream } from '../upstream/upstream.js';
+import { ActiveHealthCheck, activeHealthKey, type ActiveHealthConfig } from '../upstream/health-active.js';
+import { PassiveHealth } from '../upstream/health-passive.js';
+import { RetryPolicy } from '../upstream/retry.js';
+import { StickyCookies } from '../upstream/sticky.js';
+import { createPolicy } from '../upstream/policies/index.js';
+import { capacityOf } from '../upstream/limits.js';
 import type { Logs } from '../observe/logs.js';
 
 export interface CompileInput {
@@ -32,30 +40,11 @@ export function compilePlan(input: CompileInput): Plan {
 
   const targets = new Map<string, Target>();
   const upstreams = new Map<string, Upstream>();
+  /** Config values applied to carried-over targets only once the whole plan compiled. */
+  const updates: (() => void)[] = [];
   for (const [name, up] of Object.entries(config.upstreams)) {
-    const list: Target[] = [];
-    const poolOptions = { connections: up.keepalive.connections, idleTimeout: up.keepalive.idle_timeout, connectTimeout: up.timeouts.connect };
-    up.targets.forEach((t, i) => {
-      const url = typeof t === 'string' ? t : t.url;
-      let address;
-      try { address = parseTarget(url); } catch (err) {
-        problems.push({ file, key: `upstreams.${name}.targets[${i}]`, message: (err as Error).message });
-        return;
-      }
-      const key = targetKey(address, poolOptions);
-      let target = targets.get(key) ?? input.previousTargets?.get(key);
-      if (!target) target = new Target(address, poolOptions);
-      targets.set(key, target);
-      list.push(target);
-    });
-    upstreams.set(name, new Upstream(name, list, {
-      connect: up.timeouts.connect,
-      response: up.timeouts.response,
-      read: up.timeouts.read,
-      websocketIdle: up.timeouts.websocket_idle,
-    }, up.host));
+    compileUpstream(name, up, input, file, targets, upstreams, updates, problems, logs);
   }
-
   const settings = compileSettings(config);
   const routes: { route: CompiledRoute; conditions: ConstructorParameters<typeof Router>[0][number]['conditions'] }[] = [];
   config.routes.forEach((rc, index) => {
@@ -73,6 +62,7 @@ export function compilePlan(input: CompileInput): Plan {
     for (const [key, t] of targets) if (!input.previousTargets?.has(key)) void t.close();
     throw new ConfigError(problems);
   }
+  for (const apply of updates) apply();
 
   return {
     generation: input.generation,
@@ -84,6 +74,89 @@ export function compilePlan(input: CompileInput): Plan {
     log: logs.log,
     access: logs.access,
   };
+}
+
+type UpstreamConfig = z.output<typeof UpstreamSchema>;
+
+/**
+ * One upstream: its targets (carried over from the running plan when their key is unchanged, so
+ * connections, health state and counters survive), policy, health, retries and limits.
+ */
+function compileUpstream(
+  name: string, up: UpstreamConfig, input: CompileInput, file: string, targets: Map<string, Target>,
+  upstreams: Map<string, Upstream>, updates: (() => void)[], problems: ConstructorParameters<typeof ConfigError>[0], logs: Logs,
+): void {
+  const list: Target[] = [];
+  const maxConnections = up.limits.max_connections ?? up.keepalive.connections;
+  const poolOptions = { connections: maxConnections, idleTimeout: up.keepalive.idle_timeout, connectTimeout: up.timeouts.connect };
+  const a = up.health.active;
+  const active: ActiveHealthConfig | undefined = a === undefined ? undefined : {
+    kind: a.tcp ? 'tcp' : 'http', path: a.path, interval: a.interval, timeout: a.timeout, rise: a.rise, fall: a.fall,
+    statusMin: a.status[0], statusMax: a.status[1], body: a.body, host: a.host, headers: a.headers,
+  };
+  const healthKey = activeHealthKey(active);
+  const capacity = capacityOf({ maxConnections, maxPending: up.limits.max_pending });
+  const seen = new Set<string>();
+  up.targets.forEach((t, i) => {
+    const spec = typeof t === 'string' ? { url: t, weight: 1, backup: false, drain: false } : t;
+    let address;
+    try { address = parseTarget(spec.url); } catch (err) {
+      problems.push({ file, key: `upstreams.${name}.targets[${i}]`, message: (err as Error).message });
+      return;
+    }
+    if (seen.has(address.url)) {
+      problems.push({ file, key: `upstreams.${name}.targets[${i}]`, message: `"${address.url}" is listed twice (use weight for a bigger share)` });
+      return;
+    }
+    seen.add(address.url);
+    const key = targetKey(name, address, poolOptions, healthKey);
+    const previous = input.previousTargets?.get(key);
+    const target = previous ?? new Target(key, name, address, poolOptions);
+    if (previous === undefined) {
+      // A new target is not referenced by any running plan yet: set it up now.
+      target.setWeight(spec.weight);
+      target.backup = spec.backup;
+      target.drain = spec.drain;
+    }
+    targets.set(key, target);
+    list.push(target);
+    updates.push(() => {
+      target.log = logs.log;
+      target.setWeight(spec.weight);
+      target.backup = spec.backup;
+      target.setDrain(spec.drain);
+      target.capacity = capacity;
+      target.slowStart = up.slow_start;
+      if (active !== undefined && target.activeCheck === undefined) {
+        target.activeCheck = new ActiveHealthCheck(target, active);
+        target.activeCheck.start();
+      }
+    });
+  });
+  // Backup flags and weights may have changed on carried-over targets: rebuild rotations.
+  updates.push(() => { availability.epoch++; });
+  const r = up.retries;
+  const p = up.health.passive;
+  upstreams.set(name, new Upstream(name, list, {
+    connect: up.timeouts.connect,
+    response: up.timeouts.response,
+    read: up.timeouts.read,
+    websocketIdle: up.timeouts.websocket_idle,
+  }, up.host, {
+    policy: createPolicy(up.balance, list),
+    policyName: typeof up.balance === 'string' ? up.balance : `hash ${up.balance.hash}`,
+    retry: new RetryPolicy({
+      attempts: r.attempts, on: r.on, budget: r.budget, tryTimeout: r.try_timeout ?? up.timeouts.response,
+      deadline: r.deadline, nonIdempotent: r.non_idempotent, bufferBody: r.buffer_body,
+    }),
+    // Like nginx with a single server: failures cannot take out the only target (it would turn
+    // a brief error into a cool-down of refusals with nothing to fail over to).
+    passive: p.failures > 0 && list.length > 1 ? new PassiveHealth({ failures: p.failures, cooldown: p.cooldown, on: p.on }) : undefined,
+    sticky: up.sticky === undefined ? undefined : new StickyCookies({
+      cookie: up.sticky.cookie, key: up.sticky.key, maxAge: up.sticky.max_age, sameSite: up.sticky.same_site, secure: up.sticky.secure,
+    }, name, list),
+    log: logs.log,
+  }));
 }
 
 function compileSettings(config: Config): ServerSettings {

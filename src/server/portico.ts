@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { Plan } from '../config/plan.js';
+import type { UpstreamStatus } from '../upstream/upstream.js';
 import { compilePlan } from '../config/compile.js';
 import { Logs } from '../observe/logs.js';
 import { normalizePath } from '../router/path.js';
@@ -81,6 +82,11 @@ export class Portico {
 
   get log(): Plan['log'] {
     return this.#plan.log;
+  }
+
+  /** Per-upstream health state and counters of the running plan (src/upstream/upstream.ts). */
+  upstreams(): UpstreamStatus[] {
+    return [...this.#plan.upstreams.values()].map((u) => u.status());
   }
 
   /**

@@ -1,34 +1,53 @@
 // Forwarding one request to a target with undici's low-level dispatch API: the response head,
-// body chunks and trailers are relayed as they arrive, with backpressure both ways.
+// body chunks and trailers are relayed as they arrive, with backpressure both ways. A failed
+// attempt is retried on another target when that is safe (retry.ts), and every outcome feeds
+// passive health (health-passive.ts).
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../server/context.js';
 import type { Target } from './target.js';
 import type { Upstream } from './upstream.js';
+import type { FailureKind } from './health-passive.js';
 import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
-import { BodyTooLargeError, ClientGoneError, errorCode, isConnectionBroken, isIdempotent, statusForError } from './errors.js';
+import { BodyTooLargeError, ClientGoneError, errorCode, isConnectionBroken, isIdempotent, isNotConnected, statusForError } from './errors.js';
+
+type Body = Readable | AsyncIterable<Buffer> | Buffer | null;
 
 /** Sends ctx's request to `upstream`; answers the client in every outcome. */
 export function forward(ctx: RequestContext, upstream: Upstream, maxBodySize: number): void {
-  const target = upstream.pick(ctx);
+  const sticky = upstream.sticky;
+  const cookie = sticky === undefined ? undefined : sticky.read(ctx.req.rawHeaders);
+  const target = upstream.pick(ctx, undefined, cookie);
   if (target === undefined) {
-    ctx.plan.log.warn({ upstream: upstream.name, route: ctx.route?.name }, 'upstream has no available target');
-    ctx.fail(503);
+    upstream.unavailable(ctx);
     return;
   }
+  const retry = upstream.retry;
+  retry.deposit();
   const inc = ctx.incoming;
-  let body: Readable | AsyncIterable<Buffer> | null = null;
+  let body: Body = null;
+  let buffer = false;
   if (inc.transferEncoding !== undefined || (inc.contentLength !== undefined && inc.contentLength !== '0')) {
-    if (maxBodySize > 0 && inc.contentLength !== undefined && Number(inc.contentLength) > maxBodySize) {
+    const length = inc.contentLength === undefined ? -1 : Number(inc.contentLength);
+    if (maxBodySize > 0 && length > maxBodySize) {
       // Refuse before reading; close so the unread body is not drained.
       ctx.fail(413, true);
       return;
     }
-    body = maxBodySize > 0 && inc.contentLength === undefined ? limitBody(ctx.req, maxBodySize) : ctx.req;
+    body = maxBodySize > 0 && length === -1 ? limitBody(ctx.req, maxBodySize) : ctx.req;
+    // A body small enough is read whole first, so a retry can send it again.
+    buffer = retry.bufferBody > 0 && length > 0 && length <= retry.bufferBody && inc.transferEncoding === undefined;
   }
-  const exchange = new ProxyExchange(ctx, upstream, target, body);
+  const exchange = new ProxyExchange(ctx, upstream, target, body, cookie);
   ctx.inflight = exchange;
-  exchange.send();
+  if (!buffer) {
+    exchange.send();
+    return;
+  }
+  readWhole(ctx.req).then((buf) => {
+    exchange.body = buf;
+    exchange.send();
+  }, () => ctx.fail(400, true));
 }
 
 async function* limitBody(source: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
@@ -40,27 +59,48 @@ async function* limitBody(source: AsyncIterable<Buffer>, limit: number): AsyncGe
   }
 }
 
+function readWhole(req: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
 /** One request's trip upstream; also the undici dispatch handler (legacy callbacks: no wrapping). */
 export class ProxyExchange implements Dispatcher.DispatchHandler {
   readonly ctx: RequestContext;
   readonly upstream: Upstream;
   target: Target;
-  readonly body: Readable | AsyncIterable<Buffer> | null;
+  body: Body;
+  /** The sticky cookie the client sent (unchecked), to know whether to set it. */
+  readonly cookie: string | undefined;
   #abort: ((err?: Error) => void) | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   #sentAt = 0;
+  #firstSentAt = 0;
+  /** The stale keep-alive resend was used. */
   #retried = false;
   #settled = false;
   #ended = false;
+  /** Attempts started, the stale keep-alive resend not counted. */
+  #attempt = 1;
+  /** Targets tried so far; allocated on the first retry only. */
+  #tried: Target[] | undefined = undefined;
+  /** A retryable status is being read and dropped; then `#next` gets the request. */
+  #discard = false;
+  #next: Target | undefined = undefined;
   /** The response's Content-Length (-1: none); lets the last chunk and the end go out together. */
   contentLength = -1;
   #received = 0;
 
-  constructor(ctx: RequestContext, upstream: Upstream, target: Target, body: Readable | AsyncIterable<Buffer> | null) {
+  constructor(ctx: RequestContext, upstream: Upstream, target: Target, body: Body, cookie: string | undefined) {
     this.ctx = ctx;
     this.upstream = upstream;
     this.target = target;
     this.body = body;
+    this.cookie = cookie;
   }
 
   send(): void {
@@ -71,15 +111,22 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     ctx.target = target.label;
     this.#settled = false;
     this.#received = 0;
-    this.#sentAt = performance.now();
-    const t = this.upstream.timeouts;
+    const now = performance.now();
+    this.#sentAt = now;
+    const retry = this.upstream.retry;
+    let headersTimeout = retry.tryTimeout;
+    if (retry.deadline > 0) {
+      if (this.#firstSentAt === 0) this.#firstSentAt = now;
+      const left = Math.max(1, Math.ceil(retry.deadline - (now - this.#firstSentAt)));
+      if (headersTimeout === 0 || left < headersTimeout) headersTimeout = left;
+    }
     target.pool.dispatch({
       path: ctx.path + ctx.query,
       method: ctx.req.method as Dispatcher.HttpMethod,
       headers: buildRequestHeaders(ctx, this.upstream, target),
       body: this.body as Readable | null,
-      headersTimeout: t.response,
-      bodyTimeout: t.read,
+      headersTimeout,
+      bodyTimeout: this.upstream.timeouts.read,
     }, this);
   }
 
@@ -100,14 +147,28 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       if (statusCode === 103) relayEarlyHints(ctx, rawHeaders);
       return true;
     }
+    const up = this.upstream;
+    const target = this.target;
+    if (up.passive !== undefined && up.passive.countsStatus(statusCode)) this.#failed(target, `status ${statusCode}`, true);
+    else target.consecutiveFailures = 0;
+    if (up.retry.retriesStatus(statusCode) && this.#mayRetry(false)) {
+      // Read the answer to the end (the connection stays reusable) and send the request elsewhere.
+      this.#discard = true;
+      return true;
+    }
     ctx.upstreamMs = performance.now() - this.#sentAt;
     this.#resume = resume;
     try {
       this.contentLength = -1;
-      ctx.sendHead(statusCode, filterResponseHeaders(rawHeaders, ctx.plan.settings.hideResponseHeaders, this));
+      const headers = filterResponseHeaders(rawHeaders, ctx.plan.settings.hideResponseHeaders, this);
+      if (up.sticky !== undefined) {
+        const set = up.sticky.setCookieFor(target, this.cookie, ctx.scheme === 'https');
+        if (set !== undefined) headers.push('set-cookie', set);
+      }
+      ctx.sendHead(statusCode, headers);
     } catch (err) {
       // A header Node refuses to write (invalid characters) makes the whole response invalid.
-      ctx.plan.log.warn({ upstream: this.upstream.name, target: this.target.label, err: (err as Error).message }, 'invalid response head from upstream');
+      ctx.plan.log.warn({ upstream: up.name, target: target.label, err: (err as Error).message }, 'invalid response head from upstream');
       this.#abort?.(err as Error);
       return false;
     }
@@ -115,6 +176,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#discard) return true;
     const res = this.ctx.res;
     this.ctx.bytesSent += chunk.length;
     this.#received += chunk.length;
@@ -131,6 +193,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   onComplete(trailers: string[] | Buffer[] | null): void {
     this.#settle();
+    if (this.#discard) {
+      this.#discard = false;
+      if (this.ctx.res.destroyed) return;
+      this.#retryNow();
+      return;
+    }
     const res = this.ctx.res;
     if (this.#ended) return;
     if (trailers !== null && trailers.length > 0 && res.chunkedEncoding) {
@@ -146,23 +214,76 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const code = errorCode(err);
     if (code === 'PORTICO_CLIENT_GONE' || ctx.res.destroyed) return;
-    if (ctx.res.headersSent) {
+    const target = this.target;
+    const up = this.upstream;
+    if (code === 'PORTICO_BODY_TOO_LARGE') {
+      ctx.fail(413, true);
+      return;
+    }
+    if (ctx.res.headersSent && !this.#discard) {
       // The head is out: the only honest signal left is to cut the connection.
-      ctx.plan.log.warn({ upstream: this.upstream.name, target: this.target.label, code }, 'upstream response broke off');
+      this.#failed(target, code, up.passive?.onReset === true);
+      ctx.plan.log.warn({ upstream: up.name, target: target.label, code }, 'upstream response broke off');
       ctx.res.destroy();
       return;
     }
+    this.#discard = false;
     // A keep-alive connection the target had closed (the race between reuse and the target's
-    // idle timeout): safe to send an idempotent request without a body once more.
+    // idle timeout): safe to send an idempotent request without a body once more, same target.
     if (!this.#retried && this.body === null && isConnectionBroken(code) && isIdempotent(ctx.req.method!)) {
       this.#retried = true;
       this.send();
       return;
     }
-    this.target.failures++;
+    const kind: FailureKind = isNotConnected(code) || code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED'
+      ? 'connect' : statusForError(code) === 504 ? 'timeout' : 'reset';
+    this.#failed(target, code, up.passive?.countsKind(kind) === true);
+    if (up.retry.retriesKind(kind) && this.#mayRetry(kind === 'connect')) {
+      ctx.plan.log.debug({ upstream: up.name, target: target.label, code, next: this.#next!.label }, 'upstream attempt failed, retrying');
+      this.#retryNow();
+      return;
+    }
     const status = statusForError(code);
-    if (status !== 413) ctx.plan.log.warn({ upstream: this.upstream.name, target: this.target.label, code, status }, 'upstream request failed');
-    ctx.fail(status, status === 413);
+    ctx.plan.log.warn({ upstream: up.name, target: target.label, code, status, attempts: this.#attempt }, 'upstream request failed');
+    ctx.fail(status, false);
+  }
+
+  /** Counts a failed attempt; `counts`: it is one passive health looks at. */
+  #failed(target: Target, reason: string, counts: boolean): void {
+    target.failures++;
+    const passive = this.upstream.passive;
+    if (!counts || passive === undefined) return;
+    if (++target.consecutiveFailures >= passive.failures) target.startCooldown(passive.cooldown, reason);
+  }
+
+  /**
+   * Whether another attempt may go out, and to which target (kept in #next). `nothingSent`:
+   * the failure happened before the request reached the target, so any method may be resent.
+   */
+  #mayRetry(nothingSent: boolean): boolean {
+    const up = this.upstream;
+    const r = up.retry;
+    if (this.#attempt >= r.attempts) return false;
+    const body = this.body;
+    const replayable = body === null || Buffer.isBuffer(body) || (nothingSent && !this.ctx.req.readableDidRead);
+    if (!replayable) return false;
+    if (!nothingSent && !r.nonIdempotent && !isIdempotent(this.ctx.req.method!)) return false;
+    if (r.deadline > 0 && performance.now() - this.#firstSentAt >= r.deadline) return false;
+    const tried = this.#tried ??= [this.target];
+    const next = up.pick(this.ctx, tried);
+    if (next === undefined || !r.withdraw()) return false;
+    this.#next = next;
+    return true;
+  }
+
+  #retryNow(): void {
+    const next = this.#next!;
+    this.#next = undefined;
+    this.target.retries++;
+    this.#attempt++;
+    this.#tried!.push(next);
+    this.target = next;
+    this.send();
   }
 
   #settle(): void {

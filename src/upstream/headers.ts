@@ -39,6 +39,8 @@ export function buildRequestHeaders(ctx: RequestContext, upstream: Upstream, tar
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers upstream.
+    if (name.charCodeAt(0) === 0x3a) continue;
     const lower = name.toLowerCase();
     if (REQUEST_DROP.has(lower)) {
       // gRPC and others need "te: trailers"; it is the one TE value a proxy may pass on.

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../server/context.js';
 import type { Upstream } from './upstream.js';
 import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
-import { errorCode, statusForError } from './errors.js';
+import { errorCode, isNotConnected, statusForError } from './errors.js';
 
 export interface UpgradeInfo {
   /** The client's Upgrade header value, e.g. "websocket". */
@@ -20,10 +20,11 @@ export interface UpgradeInfo {
 const HANDSHAKE = new Set(['connection', 'upgrade']);
 
 export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: UpgradeInfo): void {
-  const target = upstream.pick(ctx);
+  // Same choice as an ordinary request: rotation (health, draining), policy, stickiness, limits.
+  const cookie = upstream.sticky?.read(ctx.req.rawHeaders);
+  const target = upstream.pick(ctx, undefined, cookie);
   if (target === undefined) {
-    ctx.plan.log.warn({ upstream: upstream.name, route: ctx.route?.name }, 'upstream has no available target');
-    ctx.fail(503);
+    upstream.unavailable(ctx);
     return;
   }
   const addr = target.address;
@@ -41,6 +42,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     setHost: false,
   });
   target.inflight++;
+  target.requests++;
   let settled = false;
   const settle = () => { if (!settled) { settled = true; target.inflight--; } };
   const client = upgrade.socket;
@@ -61,6 +63,8 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     for (let i = 0; i < raw.length; i += 2) if (HANDSHAKE.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
     const rest = filterResponseHeaders(raw.map((s) => Buffer.from(s, 'latin1')), ctx.plan.settings.hideResponseHeaders);
     for (const h of rest) headers.push(h);
+    const setCookie = upstream.sticky?.setCookieFor(target, cookie, ctx.scheme === 'https');
+    if (setCookie !== undefined) headers.push('set-cookie', setCookie);
     // The response object only carried the head so far; from here the socket is ours.
     ctx.res.detachSocket(client as never);
     let head = `HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n`;
@@ -95,6 +99,12 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     const code = errorCode(err);
     if (client.destroyed) return;
     const status = statusForError(code);
+    target.failures++;
+    const passive = upstream.passive;
+    // A refused connection says the same about a target whichever request saw it.
+    if (passive !== undefined && passive.onConnect && isNotConnected(code) && ++target.consecutiveFailures >= passive.failures) {
+      target.startCooldown(passive.cooldown, code);
+    }
     ctx.plan.log.warn({ upstream: upstream.name, target: target.label, code, status }, 'upstream upgrade request failed');
     ctx.fail(status, true);
   });
