@@ -36,6 +36,8 @@ export function buildRequestHeaders(ctx: RequestContext, upstream: Upstream, tar
   const ops = ctx.requestHeaderOps;
   const drop = ops?.drop;
   const listed = connectionTokens(ctx.incoming.connection);
+  // The request id goes upstream once, as ctx.requestId (the client's only from a trusted peer).
+  const idHeader = ctx.plan.settings.requestIdHeader;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -49,6 +51,7 @@ export function buildRequestHeaders(ctx: RequestContext, upstream: Upstream, tar
     }
     if (drop !== undefined && drop.has(lower)) continue;
     if (listed !== undefined && listed.has(lower)) continue;
+    if (lower === idHeader) continue;
     out.push(name, raw[i + 1]!);
   }
   const s = ctx.plan.settings;
