@@ -146,6 +146,7 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
     running = await def.start(ctx, sc, port);
   } catch (err) {
     row.skipped = err instanceof Skip ? err.message : `failed to start: ${(err as Error).message}`;
+    console.log(`  ${def.label.padEnd(30)} not measured: ${row.skipped}`);
     return row;
   }
   const url = `${sc.tls ? 'https' : 'http'}://127.0.0.1:${port}${sc.path}`;
@@ -272,7 +273,6 @@ async function main(): Promise<number> {
         const measured = runs.filter((r) => r.requestsPerCpuSecond !== undefined);
         const row = measured.sort((a, b) => b.requestsPerCpuSecond! - a.requestsPerCpuSecond!)[0] ?? runs[0]!;
         if (runs.length > 1) row.runs = runs.map((r) => r.requestsPerCpuSecond ?? null);
-        if (row.skipped !== undefined && row.requests === undefined) console.log(`  ${def.label.padEnd(30)} not measured: ${row.skipped}`);
         results.rows.push(row);
       }
     }
