@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
+import { DEFAULT_TLS12_CIPHERS } from '../src/tls/options.js';
 import { childPids, startPinned, type Started } from './proc.js';
 
 export const SMALL_BODY = 'Hello, world!\n';
@@ -129,6 +130,11 @@ export function startNginxProxy(bin: string, prefix: string, cpu: number, o: Ngi
     ssl_certificate ${o.tls.cert};
     ssl_certificate_key ${o.tls.key};
     ssl_protocols TLSv1.2 TLSv1.3;
+    # Portico's default policy (src/tls/options.ts), so both negotiate the same cipher with wrk
+    # (TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256; nginx's own default would pick AES-256 for it).
+    ssl_ciphers ${DEFAULT_TLS12_CIPHERS};
+    ssl_prefer_server_ciphers on;
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;
 ${o.noResumption ? '    ssl_session_cache off;\n    ssl_session_tickets off;' : '    ssl_session_cache shared:SSL:10m;'}`
     : `    listen 127.0.0.1:${o.port} backlog=4096;`;
   const conf = `${mainContext(prefix)}

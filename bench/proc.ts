@@ -212,18 +212,18 @@ export function have(command: string): boolean {
 
 /**
  * Does the TLS server at 127.0.0.1:port resume sessions? Two connections as wrk makes them
- * (TLS 1.2, the first session offered on the second); true when the second was resumed.
+ * (TLS 1.2, the first session offered on the second). Also says what the first negotiated.
  */
-export async function tlsResumes(port: number, ca: string): Promise<boolean> {
-  const connect = (session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean }> => new Promise((resolve, reject) => {
+export async function tlsProbe(port: number, ca: string): Promise<{ resumes: boolean; negotiated: string }> {
+  const connect = (session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean; negotiated: string }> => new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', maxVersion: 'TLSv1.2', ...(session ? { session } : {}) }, () => {
-      const out = { session: s.getSession(), reused: s.isSessionReused() };
+      const out = { session: s.getSession(), reused: s.isSessionReused(), negotiated: `${s.getProtocol() ?? '?'} ${s.getCipher().standardName}` };
       s.end();
       resolve(out);
     });
     s.once('error', reject);
   });
   const first = await connect();
-  if (!first.session) return false;
-  return (await connect(first.session)).reused;
+  if (!first.session) return { resumes: false, negotiated: first.negotiated };
+  return { resumes: (await connect(first.session)).reused, negotiated: first.negotiated };
 }

@@ -26,6 +26,8 @@ export interface Row {
   note?: string;
   /** HTTPS rows: whether the proxy resumed a TLS 1.2 session when offered one (checked before measuring). */
   tlsResumption?: boolean;
+  /** HTTPS rows: protocol and cipher a TLS 1.2 client got (server preference decides). */
+  tlsNegotiated?: string;
   /** The row does not measure exactly what the scenario asks (see note); ratios using it have no verdict. */
   fallback?: boolean;
   /** Connections the proxy opened to the backend during the measured run (keep-alive: ~0). */

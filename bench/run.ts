@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { backendStatus, findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
-import { onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsResumes, waitReady } from './proc.js';
+import { onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsProbe, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -158,7 +158,9 @@ async function measure(ctx: BenchContext, o: Options, sc: Scenario, def: ProxyDe
       throw new Error(`sanity check failed: GET ${sc.path} gave status ${check.status}, ${check.bytes} bytes (expected 200, ${sc.expectBytes})`);
     }
     if (sc.tls) {
-      row.tlsResumption = await tlsResumes(port, ca!);
+      const probe = await tlsProbe(port, ca!);
+      row.tlsResumption = probe.resumes;
+      row.tlsNegotiated = probe.negotiated;
       if (sc.newConnectionPerRequest && row.tlsResumption) {
         throw new Error('the server resumed a TLS session although resumption should be off: the row would measure resumptions, not full handshakes');
       }
