@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startPortico, proxyAll, type RunningPortico } from './helpers.js';
-import { rawExchange, startRecordingBackend, statusesOf, waitFor, type RecordingBackend } from './helpers-core.js';
+import { rawExchange, startRecordingBackend, statusesOf, waitFor, type RecordedRequest, type RecordingBackend } from './helpers-core.js';
 
 interface Case {
   id: number;
@@ -75,14 +75,24 @@ function withHost(raw: string): string {
   return raw.replace(REQUEST_LINE, '$1$2Host: corpus.test\r\n');
 }
 
-interface Outcome { c: Case; statuses: number[]; closed: boolean; completed: number; heads: number; parseErrors: string[] }
+interface Outcome {
+  c: Case; statuses: number[]; closed: boolean; completed: number; heads: number; parseErrors: string[];
+  /** What the backend got behind Portico, and what the same backend gets from the bytes directly. */
+  got: RecordedRequest[]; direct: RecordedRequest[];
+}
 
 const LANES = 4;
-const lanes: { backend: RecordingBackend; portico: RunningPortico }[] = [];
+interface Lane { backend: RecordingBackend; portico: RunningPortico; reference: RecordingBackend }
+const lanes: Lane[] = [];
 const verbatim: Outcome[] = [];
 const hosted: Outcome[] = [];
 
-async function replay(lane: { backend: RecordingBackend; portico: RunningPortico }, c: Case, bytes: Buffer): Promise<Outcome> {
+async function replay(lane: Lane, c: Case, bytes: Buffer): Promise<Outcome> {
+  // The reference: the same bytes sent straight to a Node backend (strict llhttp, as Portico's
+  // own parser), so what reaches the backend through Portico can be compared request by request.
+  lane.reference.reset();
+  await rawExchange(lane.reference.port, bytes, { idleMs: 150, maxMs: 3_000 });
+  const direct = [...lane.reference.completed];
   lane.backend.reset();
   const r = await rawExchange(lane.portico.port, bytes, { idleMs: 250, maxMs: 5_000 });
   // Let an aborted or in-flight upstream request settle before reading the records.
@@ -91,6 +101,7 @@ async function replay(lane: { backend: RecordingBackend; portico: RunningPortico
   return {
     c, statuses: statusesOf(r.data), closed: r.closedByServer,
     completed: lane.backend.completed.length, heads: lane.backend.heads, parseErrors: [...lane.backend.parseErrors],
+    got: [...lane.backend.completed], direct,
   };
 }
 
@@ -101,7 +112,7 @@ before(async () => {
       server: { timeouts: { header: '3s', keepalive: '2s' } },
       upstreams: { app: { targets: [backend.url], timeouts: { response: '2s' } } },
     }));
-    lanes.push({ backend, portico });
+    lanes.push({ backend, portico, reference: await startRecordingBackend() });
   }
   // Each lane replays its share of the cases one after another, so backend records are per case.
   await Promise.all(lanes.map(async (lane, li) => {
@@ -118,7 +129,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const { backend, portico } of lanes) { await portico.close(); await backend.close(); }
+  for (const { backend, portico, reference } of lanes) { await portico.close(); await backend.close(); await reference.close(); }
 });
 
 function isValid(c: Case): boolean {
@@ -140,6 +151,7 @@ function problems(o: Outcome, hostAdded: boolean): string[] {
   if (o.completed > c.llhttp_messages) out.push(`the backend got ${o.completed} requests, llhttp parses ${c.llhttp_messages}`);
   if (forwarded !== o.completed) out.push(`${forwarded} backend answers reached the client for ${o.completed} backend requests`);
   if (o.statuses.some((s) => s >= 500)) out.push('a 5xx: Portico forwarded something the backend could not handle');
+  out.push(...differences(o));
   if (!isValid(c)) {
     const last = o.statuses[o.statuses.length - 1];
     if (!o.closed && !(last !== undefined && last >= 400 && last < 500)) out.push('invalid input got neither a 4xx nor a close');
@@ -156,10 +168,43 @@ function problems(o: Outcome, hostAdded: boolean): string[] {
   return out;
 }
 
+/** Origin-form of a request target as Portico forwards it (absolute-form becomes origin-form). */
+function originForm(url: string): string {
+  if (url.startsWith('/')) return url;
+  try { const u = new URL(url); return u.pathname + u.search; } catch { return url; }
+}
+
+/** A target Portico forwards unchanged (nothing its normaliser rewrites). */
+function plainTarget(url: string): boolean {
+  const path = url.split('?')[0]!;
+  return !/%|\\|\/\.|\/\//.test(path);
+}
+
+/**
+ * Each request that reached the backend through Portico is the request a direct parse of the
+ * same bytes finds at the same position: same method, same body, same target, same upgrade.
+ */
+function differences(o: Outcome): string[] {
+  const out: string[] = [];
+  if (o.got.length > o.direct.length) out.push(`through Portico the backend got ${o.got.length} requests, directly ${o.direct.length}`);
+  o.got.forEach((g, i) => {
+    const d = o.direct[i];
+    if (d === undefined) return;
+    if (g.method !== d.method) out.push(`request ${i}: method ${g.method}, directly ${d.method}`);
+    if (!g.body.equals(d.body)) out.push(`request ${i}: body ${JSON.stringify(g.body.toString('latin1'))}, directly ${JSON.stringify(d.body.toString('latin1'))}`);
+    if (g.upgrade !== d.upgrade) out.push(`request ${i}: upgrade ${g.upgrade}, directly ${d.upgrade}`);
+    const want = originForm(d.url);
+    if (plainTarget(want) && g.url !== want) out.push(`request ${i}: target ${g.url}, directly ${d.url}`);
+  });
+  return out;
+}
+
 test('the corpus is there and was replayed in full', () => {
   assert.ok(cases.length >= 100, `expected the llhttp corpus at ${CORPUS}`);
   assert.equal(verbatim.length, cases.length);
   assert.ok(hosted.length > 30, 'the Host-added pass covers the Host-less valid cases');
+  const compared = [...verbatim, ...hosted].reduce((n, o) => n + Math.min(o.got.length, o.direct.length), 0);
+  assert.ok(compared >= 60, `requests compared with a direct parse: ${compared}`);
 });
 
 test('corpus as is: invalid input refused, valid input forwarded exactly, nothing smuggled', () => {

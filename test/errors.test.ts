@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend, startPortico, http, statusOf, type Backend, type RunningPortico } from './helpers.js';
-import { closedPort, rawExchange, startSilentServer } from './helpers-core.js';
+import { closedPort, rawExchange, startSilentServer, statusesOf } from './helpers-core.js';
 
 const LEAK = 'BACKEND-INTERNAL-DETAIL';
 let backend: Backend;
@@ -172,4 +172,27 @@ test('malformed requests get 400 and the server keeps serving', async () => {
   assert.equal(backend.seen.length, 0, 'none of them reached a backend');
   const ok = await http(`${portico.url}/app/still-alive`);
   assert.equal(ok.status, 200);
+});
+
+test('pipelined: a good request followed by garbage gets its response first, then 400 and a close', async () => {
+  const before = backend.seen.length;
+  const r = await rawExchange(portico.port, 'GET /app/first HTTP/1.1\r\nHost: a\r\n\r\nGET /app/second HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n', { idleMs: 2_000 });
+  assert.deepEqual(statusesOf(r.data), [200, 400]);
+  assert.ok(r.closedByServer);
+  assert.deepEqual(backend.seen.slice(before).map((s) => s.url), ['/app/first']);
+});
+
+test('data after "Connection: close" is ignored: the response arrives, then the close', async () => {
+  const before = backend.seen.length;
+  const r = await rawExchange(portico.port, 'GET /app/only HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /app/smuggled HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 2_000 });
+  assert.deepEqual(statusesOf(r.data), [200]);
+  assert.ok(r.closedByServer);
+  assert.deepEqual(backend.seen.slice(before).map((s) => s.url), ['/app/only']);
+});
+
+test('an HTTP/1.1 upgrade request without Host gets 400, like any other request', async () => {
+  const before = backend.seen.length;
+  const r = await rawExchange(portico.port, 'GET /app/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+  assert.equal(statusOf(r.data), 400);
+  assert.equal(backend.seen.length, before);
 });
