@@ -78,6 +78,24 @@ export class PorticoH2Response extends Http2ServerResponse {
   }
 }
 
+/**
+ * An HTTP/2 request has a body when its HEADERS frame did not end the stream; it may carry no
+ * content-length (DATA frames delimit it), so the HTTP/1.1 test for a body does not apply.
+ */
+export function h2HasBody(req: IncomingMessage): boolean {
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return stream !== undefined && stream.endAfterHeaders === false;
+}
+
+/**
+ * ServerResponse has `destroyed`; Http2ServerResponse does not (its typings say it has). The
+ * handler path reads it to learn that the client is gone (a reset stream) and cancel the
+ * upstream request, which otherwise waits for a body that never comes.
+ */
+Object.defineProperty(PorticoH2Response.prototype, 'destroyed', {
+  get(this: PorticoH2Response): boolean { return this.stream.destroyed; },
+});
+
 interface RedirectPolicy {
   /** ":8443" when the HTTPS port is not 443, else "". */
   port: string;

@@ -19,14 +19,17 @@ function join(prev: string | undefined, value: string): string {
 
 /** Fills `h` from `raw`; returns false for a request that must be refused (duplicate Host). */
 export function scanHeaders(raw: string[], h: IncomingHeads, requestIdHeader: string | undefined): boolean {
+  // HTTP/2: the pseudo-header :authority (always before regular headers) is the Host.
+  let authority = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
     switch (name.length) {
       case 4:
         if (is(name, 'host')) {
-          // RFC 9112 §3.2: more than one Host is a 400.
-          if (h.host !== undefined) return false;
+          // RFC 9112 §3.2: more than one Host is a 400. Over HTTP/2 a Host equal to :authority
+          // is allowed; a different one is not (RFC 9113 §8.3.1).
+          if (h.host !== undefined && !(authority && h.host === value)) return false;
           h.host = value;
         }
         break;
@@ -45,6 +48,7 @@ export function scanHeaders(raw: string[], h: IncomingHeads, requestIdHeader: st
       case 10:
         if (is(name, 'connection')) h.connection = join(h.connection, value);
         else if (is(name, 'user-agent')) h.userAgent = value;
+        else if (name === ':authority') { h.host = value; authority = true; }
         break;
       case 14:
         if (is(name, 'content-length')) h.contentLength = value;

@@ -9,6 +9,7 @@ import type { Target } from './target.js';
 import type { Upstream } from './upstream.js';
 import type { FailureKind } from './health-passive.js';
 import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
+import { h2HasBody } from '../server/https.js';
 import { BodyTooLargeError, ClientGoneError, errorCode, isConnectionBroken, isIdempotent, isNotConnected, statusForError } from './errors.js';
 
 type Body = Readable | AsyncIterable<Buffer> | Buffer | null;
@@ -27,7 +28,7 @@ export function forward(ctx: RequestContext, upstream: Upstream, maxBodySize: nu
   const inc = ctx.incoming;
   let body: Body = null;
   let buffer = false;
-  if (inc.transferEncoding !== undefined || (inc.contentLength !== undefined && inc.contentLength !== '0')) {
+  if (inc.transferEncoding !== undefined || (inc.contentLength !== undefined && inc.contentLength !== '0') || (ctx.req.httpVersionMajor === 2 && h2HasBody(ctx.req))) {
     const length = inc.contentLength === undefined ? -1 : Number(inc.contentLength);
     if (maxBodySize > 0 && length > maxBodySize) {
       // Refuse before reading; close so the unread body is not drained.

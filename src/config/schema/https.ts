@@ -31,7 +31,7 @@ export const HttpsSchema = z
     security_headers: z.union([SecurityHeadersSchema, z.boolean()]).default(false)
       .describe('Common protective headers on HTTPS responses: true for the defaults (nosniff, X-Frame-Options SAMEORIGIN, Referrer-Policy strict-origin-when-cross-origin), or an object to choose.'),
     h2c_listen: z.array(ListenAddress).default([])
-      .describe('Addresses for cleartext HTTP/2 with prior knowledge (h2c), for a trusted load balancer in front. HTTP/1.1 is answered there too.'),
+      .describe('Addresses for cleartext HTTP/2 with prior knowledge (h2c), for a trusted load balancer in front. HTTP/2 only: plain HTTP/1.1 clients use server.listen.'),
   })
   .prefault({})
   .describe('HTTPS listeners and the HTTP-to-HTTPS policy.');
