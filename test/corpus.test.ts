@@ -10,7 +10,8 @@
 //   anything from the invalid part;
 // - valid input (strict cases): the backend gets exactly `llhttp_messages` complete requests, one
 //   200 per request goes back to the client, and nothing more reaches the backend. Portico may
-//   refuse a valid-but-unusual request with a 4xx before anything reaches the backend (refusing
+//   refuse a valid-but-unusual request with a 4xx (or 501 for a transfer coding it cannot pass
+//   on) before anything reaches the backend (refusing
 //   is safe; forwarding something else than what was parsed is smuggling); each such case is
 //   listed in ALLOWED_REFUSALS with the reason;
 // - lenient-mode cases (meta flags; Portico parses strictly): the backend gets at most what the
@@ -43,7 +44,7 @@ function isPause(error: string | null): boolean {
 }
 
 /**
- * Valid requests Portico answers with a 4xx instead of forwarding, and why that is right.
+ * Valid requests Portico answers with a 4xx (or 501) instead of forwarding, and why that is right.
  * Keyed by case id; the title is checked too, so a changed corpus is noticed.
  */
 const ALLOWED_REFUSALS: Record<number, { title: string; reason: string }> = {
@@ -53,6 +54,8 @@ const ALLOWED_REFUSALS: Record<number, { title: string; reason: string }> = {
   164: { title: 'Underscore in hostname', reason: 'a CONNECT request: 405' },
   81: { title: 'M-SEARCH request', reason: 'asterisk-form target ("*"): there is no path to route on; SSDP is not proxied over TCP' },
   90: { title: 'ANNOUNCE request with RTSP', reason: 'an RTSP-only method: not an HTTP request, refused rather than forwarded as one' },
+  144: { title: 'POST with `chunked` as last transfer-encoding', reason: '"deflate, chunked": Node removes only the chunked coding and the upstream would get deflate-coded bytes as plain content; 501 (RFC 9112 §6.1)' },
+  145: { title: 'POST with `chunked` as last transfer-encoding (multiple headers)', reason: 'the same, with two Transfer-Encoding lines: 501' },
 };
 
 /** Parsed with llhttp test flags that change framing (e.g. skipBody): only "no more than" holds. */
@@ -142,6 +145,11 @@ function describe(o: Outcome): string {
     `${o.parseErrors.length ? `, backend parse errors ${o.parseErrors.join(',')}` : ''}`;
 }
 
+/** A refusal: a 4xx, or 501 for a transfer coding Portico does not forward. */
+function isRefusal(status: number): boolean {
+  return (status >= 400 && status < 500) || status === 501;
+}
+
 /** Everything wrong with one outcome; `hostAdded` for the second pass. */
 function problems(o: Outcome, hostAdded: boolean): string[] {
   const c = o.c;
@@ -150,7 +158,7 @@ function problems(o: Outcome, hostAdded: boolean): string[] {
   if (o.parseErrors.length > 0) out.push('the backend received bytes it cannot parse');
   if (o.completed > c.llhttp_messages) out.push(`the backend got ${o.completed} requests, llhttp parses ${c.llhttp_messages}`);
   if (forwarded !== o.completed) out.push(`${forwarded} backend answers reached the client for ${o.completed} backend requests`);
-  if (o.statuses.some((s) => s >= 500)) out.push('a 5xx: Portico forwarded something the backend could not handle');
+  if (o.statuses.some((s) => s >= 500 && s !== 501)) out.push('a 5xx: Portico forwarded something the backend could not handle');
   out.push(...differences(o));
   if (!isValid(c)) {
     const last = o.statuses[o.statuses.length - 1];
@@ -162,7 +170,7 @@ function problems(o: Outcome, hostAdded: boolean): string[] {
     const refusal = o.statuses[o.completed];
     const allowed = ALLOWED_REFUSALS[c.id];
     const explained = (allowed !== undefined && allowed.title === c.title) || (!hostAdded && lacksHost(Buffer.from(c.raw_b64, 'base64').toString('latin1')));
-    if (refusal === undefined || refusal < 400 || refusal >= 500) out.push(`only ${o.completed} of ${c.llhttp_messages} requests forwarded and no 4xx for the rest`);
+    if (refusal === undefined || !isRefusal(refusal)) out.push(`only ${o.completed} of ${c.llhttp_messages} requests forwarded and no 4xx for the rest`);
     else if (!explained) out.push(`a valid request was refused with ${refusal} (add it to ALLOWED_REFUSALS with a reason if that is right)`);
   }
   return out;

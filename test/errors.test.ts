@@ -196,3 +196,14 @@ test('an HTTP/1.1 upgrade request without Host gets 400, like any other request'
   assert.equal(statusOf(r.data), 400);
   assert.equal(backend.seen.length, before);
 });
+
+test('a transfer coding other than chunked gets 501 and nothing reaches the backend', async () => {
+  const before = backend.seen.length;
+  for (const te of ['gzip, chunked', 'deflate\r\nTransfer-Encoding: chunked']) {
+    const r = await rawExchange(portico.port, `POST /app/coded HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nWorld\r\n0\r\n\r\n`);
+    assert.equal(statusOf(r.data), 501, te);
+  }
+  const ok = await rawExchange(portico.port, 'POST /app/plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nWorld\r\n0\r\n\r\n');
+  assert.equal(statusOf(ok.data), 200, 'plain chunked (any case) passes');
+  assert.deepEqual(backend.seen.slice(before).map((s) => [s.url, s.body]), [['/app/plain', 'World']]);
+});

@@ -295,6 +295,13 @@ export class Portico {
       ctx.fail(400, true);
       return undefined;
     }
+    // Node removes only "chunked"; a body still under another coding (e.g. "deflate, chunked")
+    // would reach the upstream without its Transfer-Encoding, i.e. as different content.
+    // RFC 9112 §6.1: 501 for transfer codings the server does not understand (as nginx does).
+    if (inc.transferEncoding !== undefined && inc.transferEncoding.trim().toLowerCase() !== 'chunked') {
+      ctx.fail(501, true);
+      return undefined;
+    }
     return ctx;
   }
 
