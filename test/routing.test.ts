@@ -28,6 +28,8 @@ before(async () => {
       { ...says('api-v2'), match: { path: '/api/v2' } },
       { ...says('api-exact'), match: { exact_path: '/api/exact' } },
       { ...says('wildcard'), match: { host: '*.example.com' } },
+      { ...says('only-wild'), match: { host: '*.wild.test' } },
+      { name: 'redirect-uri', match: { host: 'redir.test' }, redirect: { to: '{scheme}://www.redir.test{uri}', status: 302 } },
       { ...says('exact-host'), match: { host: 'example.com' } },
       { ...says('exact-host-api'), match: { host: 'example.com', path: '/api' } },
       { ...says('m-any'), match: { path: '/m' } },
@@ -94,6 +96,15 @@ test('host: exact, one-label wildcard, case-insensitive, port ignored', async ()
   assert.equal(await routeOf('/', { host: 'a.b.example.com' }), '404', 'the wildcard covers one label only');
   assert.equal(await routeOf('/', { host: 'example.org' }), '404');
   assert.equal(await routeOf('/', { host: 'notexample.com' }), '404');
+  assert.equal(await routeOf('/', { host: 'example.com.' }), 'exact-host', 'a trailing dot is the same name');
+  assert.equal(await routeOf('/', { host: 'a.wild.test' }), 'only-wild');
+  assert.equal(await routeOf('/', { host: 'wild.test' }), '404', '"*.wild.test" does not cover wild.test itself');
+});
+
+test('absolute-form request target: its authority is the host that routes', async () => {
+  const r = await rawExchange(portico.port, 'GET http://example.com/api/x HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusesOf(r.data), [200]);
+  assert.ok(r.data.endsWith('exact-host-api'), r.data);
 });
 
 test('documented order: host specificity first, then path specificity, then conditions, then config order', async () => {
@@ -159,6 +170,9 @@ test('redirect with placeholders and status', async () => {
   const plain = await rawExchange(portico.port, 'GET /moved HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
   assert.deepEqual(statusesOf(plain.data), [308], 'the default status is 308');
   assert.match(plain.data, /\r\nlocation: \/elsewhere\r\n/i);
+  const uri = await rawExchange(portico.port, 'GET /a/./b/../c?x=1 HTTP/1.1\r\nHost: redir.test\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusesOf(uri.data), [302]);
+  assert.match(uri.data, /\r\nlocation: http:\/\/www\.redir\.test\/a\/c\?x=1\r\n/i, '{scheme} and {uri} (the normalised path)');
 });
 
 test('respond: status, headers, body (and response_headers apply to it)', async () => {
