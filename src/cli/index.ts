@@ -81,7 +81,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
     case 'run': return run(rest);
     case 'proxy': return proxy(rest);
     case 'validate': return validate(rest);
-    case 'schema': console.log(JSON.stringify(jsonSchema(), null, 2)); return EXIT.ok;
+    case 'schema':
+      // Like every other command: --help prints its usage (it printed the schema before).
+      if (rest.includes('--help') || rest.includes('-h')) { console.log(HELP.schema); return EXIT.ok; }
+      console.log(JSON.stringify(jsonSchema(), null, 2)); return EXIT.ok;
     case 'help': console.log(HELP[rest[0] ?? 'main'] ?? HELP.main); return EXIT.ok;
     default:
       console.error(`portico: unknown command "${first}"\n\n${HELP.main}`);
