@@ -15,6 +15,7 @@ import { redirectAction, compileTemplate } from '../handlers/redirect/index.js';
 import { respondAction } from '../handlers/respond/index.js';
 import { proxyAction } from '../handlers/proxy/index.js';
 import { availability, parseTarget, Target, targetKey } from '../upstream/target.js';
+import { compileUpstreamTls } from '../tls/upstream.js';
 import { Upstream } from '../upstream/upstream.js';
 import { ActiveHealthCheck, activeHealthKey, type ActiveHealthConfig } from '../upstream/health-active.js';
 import { PassiveHealth } from '../upstream/health-passive.js';
@@ -88,7 +89,10 @@ function compileUpstream(
 ): void {
   const list: Target[] = [];
   const maxConnections = up.limits.max_connections ?? up.keepalive.connections;
-  const poolOptions = { connections: maxConnections, idleTimeout: up.keepalive.idle_timeout, connectTimeout: up.timeouts.connect };
+  const poolOptions = {
+    connections: maxConnections, idleTimeout: up.keepalive.idle_timeout, connectTimeout: up.timeouts.connect,
+    tls: compileUpstreamTls(name, up.tls, up.targets.some((t) => (typeof t === 'string' ? t : t.url).startsWith('https:')), logs.log),
+  };
   const a = up.health.active;
   const active: ActiveHealthConfig | undefined = a === undefined ? undefined : {
     kind: a.tcp ? 'tcp' : 'http', path: a.path, interval: a.interval, timeout: a.timeout, rise: a.rise, fall: a.fall,

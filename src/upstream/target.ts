@@ -1,6 +1,7 @@
 // One backend address of one upstream: its keep-alive connection pool, its health state and its
 // counters. A Target belongs to exactly one upstream (two upstreams naming the same address get
 // two Targets), so weights, health checks and limits never conflict between upstreams.
+import type { UpstreamTls } from '../tls/upstream.js';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { ActiveHealthCheck } from './health-active.js';
@@ -35,6 +36,8 @@ export interface PoolOptions {
   connections: number;
   idleTimeout: number;
   connectTimeout: number;
+  /** TLS toward https:// targets (CA, SNI, verification), from upstreams.<name>.tls. */
+  tls?: UpstreamTls | undefined;
 }
 
 /**
@@ -50,6 +53,8 @@ export class Target {
   readonly key: string;
   readonly upstream: string;
   readonly address: TargetAddress;
+  /** TLS options for https:// targets (the upgrade tunnel connects with node:https and needs them too). */
+  readonly tls: UpstreamTls | undefined;
   readonly pool: Pool;
   readonly label: string;
   /** From the config; updated in place on reload (the pool and counters stay). */
@@ -87,6 +92,7 @@ export class Target {
     this.key = key;
     this.upstream = upstream;
     this.address = address;
+    this.tls = options.tls;
     this.label = address.url;
     this.pool = new Pool(address.origin, {
       connections: options.connections,
@@ -96,7 +102,7 @@ export class Target {
       // undici's own defaults are 300s; per-request values are passed at dispatch.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: { timeout: options.connectTimeout },
+      connect: { timeout: options.connectTimeout, ...options.tls?.connect },
       ...(address.socketPath ? { socketPath: address.socketPath } : {}),
     });
   }
@@ -198,5 +204,5 @@ export class Target {
  * reload that keeps them keeps the connections, the health state and the counters.
  */
 export function targetKey(upstream: string, address: TargetAddress, options: PoolOptions, healthKey: string): string {
-  return `${upstream}|${address.url}|${options.connections}|${options.idleTimeout}|${options.connectTimeout}|${healthKey}`;
+  return `${upstream}|${address.url}|${options.connections}|${options.idleTimeout}|${options.connectTimeout}|${healthKey}|${options.tls?.key ?? ''}`;
 }

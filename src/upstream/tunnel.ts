@@ -38,6 +38,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     path: ctx.path + ctx.query,
     headers: buildRequestHeaders(ctx, upstream, target, upgrade.protocol),
     agent: false,
+    ...(addr.protocol === 'https:' ? target.tls?.connect : undefined),
     timeout: upstream.timeouts.connect,
     setHost: false,
   });

@@ -70,3 +70,28 @@ export const TlsSchema = z
   .describe('Certificates and the TLS policy of the HTTPS listeners.');
 
 export type TlsConfig = z.output<typeof TlsSchema>;
+
+/** `upstreams.<name>.tls:` — how Portico verifies `https://` targets. */
+export const UpstreamTlsSchema = z
+  .strictObject({
+    ca: z.string().min(1).optional()
+      .describe('PEM file with the CA certificate(s) that sign the targets\' certificates (a private CA). Default: the system\'s public CAs (plus NODE_EXTRA_CA_CERTS).'),
+    servername: z.string().min(1).optional()
+      .describe('Name sent as SNI and checked against the target\'s certificate, when it differs from the target address (e.g. targets given by IP).'),
+    insecure_skip_verify: z.boolean().default(false)
+      .describe('Accept any certificate from the targets. Anyone on the path can then read and change the traffic: for tests only. Logged as a warning at every start and reload.'),
+  })
+  .superRefine((t, ctx) => {
+    if (t.ca === undefined) return;
+    let pem: string;
+    try { pem = readFileSync(t.ca, 'utf8'); } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['ca'], message: `cannot read "${t.ca}": ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      return;
+    }
+    try { new X509Certificate(pem); } catch {
+      ctx.addIssue({ code: 'custom', path: ['ca'], message: `"${t.ca}" holds no PEM certificate` });
+    }
+  })
+  .describe('TLS toward https:// targets: verification is on unless turned off here.');
+
+export type UpstreamTlsConfig = z.output<typeof UpstreamTlsSchema>;

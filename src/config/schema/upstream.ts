@@ -2,6 +2,7 @@
 // talks to them.
 import { z } from 'zod';
 import { Duration, HeaderName, HeaderValue, Size } from './common.js';
+import { UpstreamTlsSchema } from './tls.js';
 
 export const TargetSchema = z.union([
   z.string(),
@@ -88,6 +89,7 @@ export const StickySchema = z.strictObject({
 
 export const UpstreamSchema = z
   .strictObject({
+    tls: UpstreamTlsSchema.optional(),
     targets: z.array(TargetSchema).min(1).describe('Where requests go: "http://host:port", "unix:/path/to.sock", or { url, weight, backup, drain }.'),
     balance: BalanceSchema.default('round_robin')
       .describe('How a target is chosen: round_robin (smooth weighted), least_requests, random_two, ip_hash, first, or { hash: "header:<name>" | "cookie:<name>" | "query:<name>" | "uri" }.'),
