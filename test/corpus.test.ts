@@ -97,7 +97,10 @@ async function replay(lane: Lane, c: Case, bytes: Buffer): Promise<Outcome> {
   await rawExchange(lane.reference.port, bytes, { idleMs: 150, maxMs: 3_000 });
   const direct = [...lane.reference.completed];
   lane.backend.reset();
-  const r = await rawExchange(lane.portico.port, bytes, { idleMs: 250, maxMs: 5_000 });
+  // On a busy machine a response can lag its backend request: wait until every request the
+  // backend completed has its answer at the client (or the 5 s cap), not just for a quiet spell.
+  const answered = (data: string) => statusesOf(data).filter((st) => st === 200 || st === 101).length >= lane.backend.completed.length;
+  const r = await rawExchange(lane.portico.port, bytes, { idleMs: 250, maxMs: 5_000, settled: answered });
   // Let an aborted or in-flight upstream request settle before reading the records.
   await waitFor(() => lane.backend.heads === lane.backend.completed.length, 300);
   await new Promise((res) => setTimeout(res, 30));

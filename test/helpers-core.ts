@@ -103,9 +103,13 @@ export interface RawResult {
 
 /**
  * Sends `parts` on a fresh connection (with `gapMs` between parts), then reads until the server
- * closes, `idleMs` passes without data, or `maxMs` passes in all.
+ * closes, `idleMs` passes without data (and `settled` holds), or `maxMs` passes in all.
  */
-export async function rawExchange(port: number, parts: (string | Buffer)[] | string | Buffer, opts: { idleMs?: number; maxMs?: number; gapMs?: number; host?: string } = {}): Promise<RawResult> {
+export async function rawExchange(port: number, parts: (string | Buffer)[] | string | Buffer, opts: {
+  idleMs?: number; maxMs?: number; gapMs?: number; host?: string;
+  /** When given, an idle period only ends the exchange once this holds for what was received. */
+  settled?: (data: string) => boolean;
+} = {}): Promise<RawResult> {
   const idleMs = opts.idleMs ?? 300;
   const maxMs = opts.maxMs ?? 10_000;
   const list = Array.isArray(parts) ? parts : [parts];
@@ -126,7 +130,11 @@ export async function rawExchange(port: number, parts: (string | Buffer)[] | str
       resolve({ data: Buffer.concat(chunks).toString('latin1'), closedByServer, elapsed: performance.now() - start });
     };
     const hard = setTimeout(() => finish(false), maxMs);
-    const armIdle = () => { clearTimeout(idle); idle = setTimeout(() => finish(false), idleMs); };
+    const onIdle = () => {
+      if (opts.settled && !opts.settled(Buffer.concat(chunks).toString('latin1'))) { armIdle(); return; }
+      finish(false);
+    };
+    const armIdle = () => { clearTimeout(idle); idle = setTimeout(onIdle, idleMs); };
     socket.on('data', (c: Buffer) => { chunks.push(c); armIdle(); });
     socket.on('close', () => finish(true));
     void (async () => {
