@@ -207,3 +207,10 @@ test('a transfer coding other than chunked gets 501 and nothing reaches the back
   assert.equal(statusOf(ok.data), 200, 'plain chunked (any case) passes');
   assert.deepEqual(backend.seen.slice(before).map((s) => [s.url, s.body]), [['/app/plain', 'World']]);
 });
+
+test('an Upgrade request with a body, to a target that does not upgrade, gets the target\'s answer', async () => {
+  const before = backend.seen.length;
+  const r = await rawExchange(portico.port, 'POST /app/up HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 4\r\n\r\nabcd', { idleMs: 3_000 });
+  assert.equal(statusOf(r.data), 200, 'not a 504 while the target waits for a body that never comes');
+  assert.deepEqual(backend.seen.slice(before).map((s) => [s.url, s.body]), [['/app/up', 'abcd']]);
+});

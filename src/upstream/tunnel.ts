@@ -42,6 +42,17 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     timeout: upstream.timeouts.connect,
     setHost: false,
   });
+  // A handshake with a Content-Length body (RFC 9110 §7.8 allows it) sends the body with the
+  // request, as a direct connection would, so a target that declines the upgrade can read it and
+  // answer instead of waiting for it; bytes after the body follow the 101. Node's parser stops
+  // at the head of an upgrade request, so the body is the start of `head`.
+  const bodyLength = Number(ctx.incoming.contentLength ?? 0);
+  let early = upgrade.head;
+  let body: Buffer | undefined;
+  if (bodyLength > 0 && early.length >= bodyLength) {
+    body = early.subarray(0, bodyLength);
+    early = early.subarray(bodyLength);
+  }
   target.inflight++;
   target.requests++;
   let settled = false;
@@ -75,7 +86,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     ctx.status = 101;
     client.write(head + '\r\n');
     if (upHead.length > 0) client.write(upHead);
-    if (upgrade.head.length > 0) upSocket.write(upgrade.head);
+    if (early.length > 0) upSocket.write(early);
     join(client, upSocket, upstream.timeouts.websocketIdle, () => {
       settle();
       ctx.finishTunnel();
@@ -110,8 +121,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     ctx.fail(status, true);
   });
 
-  // The handshake request has no body of its own.
-  upReq.end();
+  upReq.end(body);
 }
 
 function join(a: Duplex, b: Duplex, idleMs: number, onClose: () => void): void {
