@@ -16,6 +16,8 @@ let ecA: IssuedCert;
 let rsaA: IssuedCert;
 let wild: IssuedCert;
 let fallback: IssuedCert;
+let dualEc: IssuedCert;
+let dualRsa: IssuedCert;
 let portico: Portico;
 let port: number;
 
@@ -27,6 +29,8 @@ before(async () => {
   rsaA = pki.issue('a-rsa', ['a.test'], { key: 'rsa' });
   wild = pki.issue('wild', ['*.b.test']);
   fallback = pki.issue('fallback', ['default.test']);
+  dualEc = pki.issue('dual-ec', ['dual.test']);
+  dualRsa = pki.issue('dual-rsa', ['dual.test'], { key: 'rsa' });
   backendA = await startBackend((_req, res) => { res.end('A'); });
   backendB = await startBackend((_req, res) => { res.end('B'); });
   portico = await createPortico({
@@ -37,6 +41,8 @@ before(async () => {
         { cert: rsaA.certPath, key: rsaA.keyPath, names: ['rsa.test'] },
         { cert: wild.certPath, key: wild.keyPath },
         { cert: fallback.certPath, key: fallback.keyPath, default: true },
+        { cert: dualRsa.certPath, key: dualRsa.keyPath },
+        { cert: dualEc.certPath, key: dualEc.keyPath },
       ],
     },
     upstreams: { a: { targets: [backendA.url] }, b: { targets: [backendB.url] } },
@@ -79,6 +85,26 @@ test('RSA certificates are served (names given explicitly in the config)', async
   const h = await handshake(port, { servername: 'rsa.test', ca: pki.ca });
   assert.equal(h.cert.fingerprint256, rsaA.fingerprint256);
   assert.ok(h.cert.modulus, 'an RSA key');
+});
+
+test('an RSA and an ECDSA certificate for the same names: ECDSA is served by SNI, both to no-SNI clients', async () => {
+  // Listed RSA first: the order in the config does not decide.
+  const ec = await handshake(port, { servername: 'dual.test', ca: pki.ca });
+  assert.equal(ec.cert.fingerprint256, dualEc.fingerprint256);
+  const only = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: ['127.0.0.1:0'] } },
+    tls: { certificates: [{ cert: dualRsa.certPath, key: dualRsa.keyPath }, { cert: dualEc.certPath, key: dualEc.keyPath }] },
+    log: quiet,
+  } as ConfigInput);
+  try {
+    const p = httpsPort(only.addresses);
+    const rsa = await handshake(p, { servername: undefined, ca: pki.ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
+    assert.equal(rsa.cert.fingerprint256, dualRsa.fingerprint256);
+    const ecd = await handshake(p, { servername: undefined, ca: pki.ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    assert.equal(ecd.cert.fingerprint256, dualEc.fingerprint256);
+  } finally {
+    await only.close(200);
+  }
 });
 
 test('routes match on Host over HTTPS, and the request reaches the backend as plain HTTP', async () => {

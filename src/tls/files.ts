@@ -6,7 +6,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { TlsConfig } from '../config/schema/tls.js';
-import type { CertificateStore } from './store.js';
+import { namesOf, type CertificatePem, type CertificateStore } from './store.js';
 
 const SOURCE = 'files';
 
@@ -89,13 +89,24 @@ export class CertificateFiles {
     for (const c of this.#store.list()) if (c.source === SOURCE) for (const n of c.names) previousNames.add(n);
     const stored = new Set<string>();
     const hasDefault = pending.some((p) => p.isDefault);
+    // Files for the same names (an RSA and an ECDSA certificate for one site) share one context:
+    // OpenSSL then picks per client, ECDSA for those that support it.
+    const groups = new Map<string, { names: string[]; pems: CertificatePem[]; items: Loaded[]; isDefault: boolean }>();
     pending.forEach((p, i) => {
+      const names = (p.names ?? namesOf(p.pem.cert)).map((n) => n.toLowerCase()).sort();
+      const id = names.join(',');
+      const g = groups.get(id) ?? { names, pems: [], items: [], isDefault: false };
+      g.pems.push({ cert: p.pem.cert, key: p.pem.key });
+      g.items.push(p.pem);
       // The first file is the default unless one says `default: true` (nginx's first server).
-      const isDefault = p.isDefault || (!hasDefault && i === 0);
-      const names = this.#store.set(p.names, { cert: p.pem.cert, key: p.pem.key }, { source: SOURCE, default: isDefault });
-      p.pem.names = names;
-      for (const n of names) stored.add(n);
+      g.isDefault ||= p.isDefault || (!hasDefault && i === 0);
+      groups.set(id, g);
     });
+    for (const g of groups.values()) {
+      const names = this.#store.set(g.names, g.pems, { source: SOURCE, default: g.isDefault });
+      for (const item of g.items) item.names = names;
+      for (const n of names) stored.add(n);
+    }
     const gone = [...previousNames].filter((n) => !stored.has(n));
     if (gone.length > 0) this.#store.delete(gone);
     if (pending.length === 0) this.#store.deleteBy(SOURCE);

@@ -10,7 +10,7 @@
 // ("a.example.com" -> "*.example.com"; a wildcard covers exactly one label, RFC 6125 §6.4.3),
 // then the default certificate. Clients without SNI (IP literals, old clients) get the default.
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 
 /** A certificate chain (leaf first) and its private key, PEM encoded. */
 export interface CertificatePem {
@@ -197,7 +197,12 @@ export class CertificateStore {
   }
 
   #build(pems: readonly CertificatePem[]): SecureContext {
-    return createSecureContext({ ...this.#base, cert: pems.map((p) => p.cert), key: pems.map((p) => p.key) });
+    // Node applies only the last certificate of a context chosen by SNI (a listener's own
+    // context, used for no-SNI clients, keeps all and OpenSSL picks per client). So with an RSA
+    // and an ECDSA certificate for the same names, ECDSA goes last: every TLS 1.3 client and any
+    // browser of the last decade supports it, and its handshakes are several times cheaper.
+    const ordered = pems.length < 2 ? pems : [...pems].sort((a, b) => ecRank(a) - ecRank(b));
+    return createSecureContext({ ...this.#base, cert: ordered.map((p) => p.cert), key: ordered.map((p) => p.key) });
   }
 
   #dropDefault(): void {
@@ -223,6 +228,11 @@ export function namesOf(cert: X509Certificate | string | Buffer): string[] {
     if (cn) names.push(cn);
   }
   return [...new Set(names.map(normalizeName))];
+}
+
+function ecRank(pem: CertificatePem): number {
+  const type = createPrivateKey(pem.key).asymmetricKeyType;
+  return type === 'ec' ? 2 : type === 'rsa' || type === 'rsa-pss' ? 0 : 1;
 }
 
 function normalizeName(name: string): string {
