@@ -138,7 +138,7 @@ export function textTable(results: Results, scenarios: readonly Scenario[]): str
 export function markdown(results: Results, scenarios: readonly Scenario[]): string {
   const m = results.machine;
   const out: string[] = [
-    `Measured ${results.date} on ${m.cpuModel} (${m.cpus} cores), ${m.kernel}; Node ${m.node}, nginx ${m.nginx}, ${m.wrk}.`,
+    `Portico ${String(m.portico)}, measured ${results.date} on ${m.cpuModel} (${m.cpus} cores), ${m.kernel}; Node ${m.node}, nginx ${m.nginx}, ${m.wrk}.`,
     `Each proxy pinned to core ${String(results.options.proxyCpu)}; backend (nginx) and wrk (${String(results.options.threads)} thread, ${String(results.options.connections)} connections) on core ${String(results.options.loadCpu)}; ` +
       `${String(results.options.warmup)} s warm-up, ${String(results.options.duration)} s measured${Number(results.options.repeat) > 1 ? ` (best of ${String(results.options.repeat)} runs)` : ''}. req/CPU-s = requests / (utime+stime of the proxy process; nginx: master + worker).`,
     `Load average ${String(m.loadavgAtStart)} at start, ${String(m.loadavgAtEnd ?? '?')} at end (other jobs on the machine make figures noisy; see the notes column).`,

@@ -128,6 +128,14 @@ function missing(o: Options, nginxBin: string | undefined, needTls: boolean): st
   return out;
 }
 
+/** The commit measured, and whether src/ has uncommitted changes (measured too). */
+function porticoRevision(root: string): string {
+  const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown (not a git checkout)';
+  const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? ' + uncommitted changes in src/' : ''}`;
+}
+
 /** A self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, served by every HTTPS proxy. */
 function makeCert(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'cert.pem');
@@ -244,6 +252,7 @@ async function main(): Promise<number> {
   const results: Results = {
     date: new Date().toISOString(),
     machine: {
+      portico: porticoRevision(root),
       cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, kernel: `Linux ${release()}`,
       node: process.version, nginx: nginxVersion(nginxBin!), wrk: wrkVersion(), loadavgAtStart: loadavg().map((l) => l.toFixed(2)).join(' '),
     },
