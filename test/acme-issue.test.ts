@@ -10,7 +10,7 @@ import { AcmeManager } from '../src/tls/acme/manager.js';
 import { AcmeSchema } from '../src/config/schema/acme.js';
 import { CertificateStore } from '../src/tls/store.js';
 import { startPebble, type Pebble } from './helpers-pebble.js';
-import { connectTls, echo, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
+import { cleanup, connectTls, echo, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
 
 let pebble: Pebble;
 let storage: string;
@@ -24,9 +24,7 @@ before(async () => {
 });
 
 after(async () => {
-  await manager?.stop();
-  await http?.close();
-  await pebble?.stop();
+  await cleanup([() => manager?.stop(), () => http?.close(), () => pebble?.stop()]);
   await rm(storage, { recursive: true, force: true });
 });
 

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
-import { createPortico, type Portico } from '../src/index.js';
+import { createPortico, validateConfigObject, type ConfigInput, type Portico } from '../src/index.js';
 import { freePort, startPebble, type Pebble } from './helpers-pebble.js';
+import { cleanup } from './helpers-acme.js';
 import { startBackend, type Backend } from './helpers.js';
 
 let pebble: Pebble;
@@ -27,11 +28,19 @@ before(async () => {
 });
 
 after(async () => {
-  await portico?.close(500);
-  await backend?.close();
-  await pebble?.stop();
+  await cleanup([() => portico?.close(500), () => backend?.close(), () => pebble?.stop()]);
   await rm(storage, { recursive: true, force: true });
 });
+
+function firstConfig(hosts: string[] = ['www.portico.test']): ConfigInput {
+  return {
+    server: { listen: [`127.0.0.1:${httpPort}`], https: { listen: ['127.0.0.1:0'], redirect_http: true } },
+    tls: { acme: { directory: pebble.directory, ca_bundle: pebble.caBundle, storage, challenges: ['http-01'], email: 'ops@portico.test' } },
+    upstreams: { app: { targets: [backend.url] } },
+    routes: [{ match: { host: hosts }, upstream: 'app' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  };
+}
 
 function plain(port: number, host: string, path: string): Promise<{ status: number; location: string | undefined }> {
   return new Promise((resolve, reject) => {
@@ -58,13 +67,7 @@ function get(port: number, host: string, ca: string, path = '/'): Promise<{ stat
 }
 
 test('Portico obtains a certificate for a route host and serves it over HTTPS', { timeout: 90_000 }, async () => {
-  portico = await createPortico({
-    server: { listen: [`127.0.0.1:${httpPort}`], https: { listen: ['127.0.0.1:0'], redirect_http: true } },
-    tls: { acme: { directory: pebble.directory, ca_bundle: pebble.caBundle, storage, challenges: ['http-01'], email: 'ops@portico.test' } },
-    upstreams: { app: { targets: [backend.url] } },
-    routes: [{ match: { host: 'www.portico.test' }, upstream: 'app' }],
-    log: { access: { enabled: false }, error: { level: 'silent' } },
-  });
+  portico = await createPortico(firstConfig());
   const httpsPort = Number(portico.addresses.find((a) => a.startsWith('https://'))!.split(':').pop());
 
   // Plain HTTP is redirected, but the challenge path is not: Portico answers it itself.
@@ -85,6 +88,21 @@ test('Portico obtains a certificate for a route host and serves it over HTTPS', 
   assert.equal(JSON.parse(res.body).url, '/hello');
   assert.match(res.issuer, /Pebble/i);
   assert.equal(portico.certificates.list().find((c) => c.names.includes('www.portico.test'))?.source, 'acme');
+});
+
+test('a reload with the same tls.acme keeps the manager: new route hosts get certificates, existing ones are not re-ordered', { timeout: 90_000 }, async () => {
+  assert.ok(portico, 'runs after the first test');
+  const before = portico.certificates.list().find((c) => c.names.includes('www.portico.test'))!.fingerprint256;
+  await portico.reload(validateConfigObject(firstConfig(['www.portico.test', 'api.portico.test'])));
+  const deadline = Date.now() + 60_000;
+  while (!portico.certificates.covers('api.portico.test')) {
+    assert.ok(Date.now() < deadline, 'certificate for the new host within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(portico.certificates.list().find((c) => c.names.includes('www.portico.test'))!.fingerprint256, before);
+  const httpsPort = Number(portico.addresses.find((a) => a.startsWith('https://'))!.split(':').pop());
+  const res = await get(httpsPort, 'api.portico.test', pebble.issuerRoot, '/api');
+  assert.equal(res.status, 200);
 });
 
 test('tls-alpn-01 on Portico\'s HTTPS listener, with h2 and http/1.1 still negotiated for clients', { timeout: 90_000 }, async () => {

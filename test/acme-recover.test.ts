@@ -11,7 +11,7 @@ import { AcmeManager, type AcmeFailedEvent, type AcmeIssuedEvent } from '../src/
 import { AcmeSchema } from '../src/config/schema/acme.js';
 import { CertificateStore } from '../src/tls/store.js';
 import { freePort, startPebble, type Pebble } from './helpers-pebble.js';
-import { connectTls, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
+import { cleanup, connectTls, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
 
 let pebble: Pebble;
 let storage: string;
@@ -26,9 +26,7 @@ before(async () => {
 });
 
 after(async () => {
-  await manager?.stop();
-  await http?.close();
-  await pebble?.stop();
+  await cleanup([() => manager?.stop(), () => http?.close(), () => pebble?.stop()]);
   await rm(storage, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import { AcmeManager, type AcmeFailedEvent, type AcmeIssuedEvent } from '../src/
 import { AcmeSchema } from '../src/config/schema/acme.js';
 import { CertificateStore } from '../src/tls/store.js';
 import { startPebble, type Pebble } from './helpers-pebble.js';
-import { connectTls, echo, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
+import { cleanup, connectTls, echo, recordingLog, startChallengeListener, startTlsListener } from './helpers-acme.js';
 
 const LIFETIME_S = 18;
 let pebble: Pebble;
@@ -27,9 +27,7 @@ before(async () => {
 });
 
 after(async () => {
-  await manager?.stop();
-  await http?.close();
-  await pebble?.stop();
+  await cleanup([() => manager?.stop(), () => http?.close(), () => pebble?.stop()]);
   await rm(storage, { recursive: true, force: true });
 });
 

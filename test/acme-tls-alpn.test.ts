@@ -13,7 +13,7 @@ import { AcmeManager } from '../src/tls/acme/manager.js';
 import { AcmeSchema } from '../src/config/schema/acme.js';
 import { CertificateStore } from '../src/tls/store.js';
 import { freePort, startPebble, type Pebble } from './helpers-pebble.js';
-import { recordingLog } from './helpers-acme.js';
+import { cleanup, recordingLog } from './helpers-acme.js';
 
 let pebble: Pebble;
 let storage: string;
@@ -39,9 +39,7 @@ before(async () => {
 });
 
 after(async () => {
-  await manager?.stop();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await pebble?.stop();
+  await cleanup([() => manager?.stop(), () => new Promise<void>((resolve) => server.close(() => resolve())), () => pebble?.stop()]);
   await rm(storage, { recursive: true, force: true });
 });
 

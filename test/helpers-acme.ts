@@ -70,3 +70,18 @@ export async function echo(socket: TLSSocket, line: string): Promise<string> {
   const [data] = (await once(socket, 'data')) as [string];
   return data;
 }
+
+/**
+ * Runs cleanup steps side by side, each bounded by `ms`: one that hangs (a server that will not
+ * close after a failed test) must not keep Pebble running and the test process alive.
+ */
+export async function cleanup(steps: ReadonlyArray<() => Promise<unknown> | undefined>, ms = 15_000): Promise<void> {
+  await Promise.allSettled(steps.map(async (step) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([step(), new Promise((resolve) => { timer = setTimeout(resolve, ms); timer.unref(); })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }));
+}

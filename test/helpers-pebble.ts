@@ -92,7 +92,11 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   await writeFile(join(dir, 'pebble-config.json'), JSON.stringify(config, null, 2));
 
   const children: ChildProcess[] = [];
+  // Whatever happens to the test, no Pebble outlives the test process.
+  const killAll = () => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.off('exit', killAll);
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -121,7 +125,16 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     children.push(pebble);
     await waitForOutput(pebble, /ACME directory available at/i, 'pebble');
 
-    const issuerRoot = await getText(`https://127.0.0.1:${mgmtPort}/roots/0`, ca.certPem);
+    // The management listener may come up a moment after the directory is announced.
+    let issuerRoot: string | undefined;
+    for (let i = 0; issuerRoot === undefined; i++) {
+      try {
+        issuerRoot = await getText(`https://127.0.0.1:${mgmtPort}/roots/0`, ca.certPem);
+      } catch (err) {
+        if (i >= 50) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
     return { directory: `https://127.0.0.1:${acmePort}/dir`, caBundle: ca.certPath, issuerRoot, dir, stop };
   } catch (err) {
     await stop();
