@@ -52,6 +52,8 @@ test('invalid tls.acme values are refused with file:line and key', () => {
     /portico\.yaml:10:\d+: tls\.acme\.colour:/,
   ]) assert.match(text, expected);
   assert.doesNotMatch(text, /domains\[1\]/);
+  // A ca_bundle that exists but holds no certificate.
+  assert.throws(() => parseConfigText(`tls:\n  acme:\n    ca_bundle: ${process.argv[1]}\n`, 'p.yaml'), /p\.yaml:3:\d+: tls\.acme\.ca_bundle: expected a PEM file of CA certificates/);
   // retry.max < retry.min is a cross-key check: reported once the keys themselves are valid.
   assert.throws(() => parseConfigText('tls:\n  acme:\n    retry: { min: 10m, max: 1m }\n', 'p.yaml'), /p\.yaml:3:\d+: tls\.acme\.retry\.max: must be at least retry\.min/);
 });

@@ -1,7 +1,8 @@
 // `tls.acme` — automatic certificates from an ACME CA (RFC 8555), and `tls.internal` — the local
 // development CA. Wired into the `tls:` section by src/config/schema/tls.ts.
 import { z } from 'zod';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Duration } from './common.js';
 
@@ -12,7 +13,18 @@ const HostName = z.string().refine(
   { message: 'expected a DNS name such as "example.com" (ACME here issues for names, not IP addresses or wildcards)' },
 );
 
-const ExistingFile = z.string().min(1).refine((p) => existsSync(p), { message: 'file not found' });
+/** A readable PEM file with at least one certificate (checked now, so `portico validate` catches it). */
+const CaBundleFile = z.string().min(1).superRefine((p, ctx) => {
+  let text: string;
+  try { text = readFileSync(p, 'utf8'); } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    ctx.addIssue({ code: 'custom', message: code === 'ENOENT' ? 'file not found' : `cannot read the file: ${code ?? 'error'}` });
+    return;
+  }
+  try { new X509Certificate(text); } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a PEM file of CA certificates ("-----BEGIN CERTIFICATE-----")' });
+  }
+});
 
 export const AcmeSchema = z
   .strictObject({
@@ -31,7 +43,7 @@ export const AcmeSchema = z
       })
       .optional()
       .describe('External account binding (RFC 8555 §7.3.4), required by ZeroSSL-style CAs.'),
-    ca_bundle: ExistingFile.optional()
+    ca_bundle: CaBundleFile.optional()
       .describe('PEM file of CA certificates to trust for the directory\'s HTTPS (a private CA). NODE_EXTRA_CA_CERTS works too.'),
     challenges: z.array(z.enum(['http-01', 'tls-alpn-01'])).min(1).default(['http-01', 'tls-alpn-01'])
       .describe('Challenge types Portico may answer, in order of preference. http-01 needs port 80 reachable, tls-alpn-01 port 443.'),
