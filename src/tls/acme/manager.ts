@@ -208,7 +208,8 @@ export class AcmeManager {
       this.#log.error({ name: m.name, attempt: m.failures, err: errorInfo(err), retryAt: retryAt.toISOString(), serving: renewing ? 'previous certificate' : 'none' },
         renewing ? 'acme: renewal failed; the current certificate keeps serving' : 'acme: could not obtain a certificate');
       this.events.emit('failed', { name: m.name, attempt: m.failures, error, retryAt });
-      // Never later than the current certificate's expiry would make sense, but never hammer either.
+      // The wait may run past the current certificate's expiry: a CA failing for that long is not
+      // helped by asking faster, and the backoff keeps Portico within the CA's rate limits.
       this.#schedule(m, retryAt.getTime());
     }
   }
