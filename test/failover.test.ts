@@ -45,7 +45,7 @@ test('GET: one backend SIGKILLed and another answering 503 mid-run: zero failed 
   assert.equal(states[bs[0]!.url], 'cooldown');
   assert.equal(states[bs[1]!.url], 'cooldown');
   assert.equal(states[bs[2]!.url], 'healthy');
-  console.log(`# GET failover: ${TOTAL} requests in ${r.ms.toFixed(0)} ms, by backend ${JSON.stringify([...by])}`);
+  console.log(`GET failover: ${TOTAL} requests in ${r.ms.toFixed(0)} ms, by backend ${JSON.stringify([...by])}`);
 });
 
 test('POST (streamed body): only the documented failures: requests already sent to the killed backend, 503s before ejection', async () => {
@@ -62,7 +62,7 @@ test('POST (streamed body): only the documented failures: requests already sent 
   // Requests that found a's port closed were never sent: retried elsewhere, so none failed after the in-flight ones.
   const firstAfterKill = r.statuses.slice(TOTAL / 4 + 2 * CONCURRENCY, TOTAL / 2);
   assert.ok(firstAfterKill.every((s) => s === 200), 'connect failures are retried for POST too');
-  console.log(`# POST failover: statuses ${JSON.stringify([...statuses])}`);
+  console.log(`POST failover: statuses ${JSON.stringify([...statuses])}`);
 });
 
 test('POST with retries.non_idempotent and buffer_body: zero failed responses', async () => {
