@@ -1,7 +1,7 @@
 // Processes the bench starts (pinned with taskset), their CPU time from /proc, free ports and
 // readiness checks. Everything started here is stopped here, also on Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
@@ -226,4 +226,32 @@ export async function tlsProbe(port: number, ca: string): Promise<{ resumes: boo
   const first = await connect();
   if (!first.session) return { resumes: false, negotiated: first.negotiated };
   return { resumes: (await connect(first.session)).reused, negotiated: first.negotiated };
+}
+
+/**
+ * One bench at a time per machine: two runs would pin their proxies to the same core and spoil
+ * each other's figures. Waits for a running bench (a lock file holding its pid) up to `waitMs`;
+ * a lock whose process is gone is taken over. Released on exit.
+ */
+export async function benchLock(path: string, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      onExit(() => { try { if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path); } catch { /* gone */ } });
+      return true;
+    } catch {
+      let holder = NaN;
+      try { holder = Number(readFileSync(path, 'utf8')); } catch { continue; }
+      if (!Number.isInteger(holder) || !alive(holder)) { try { unlinkSync(path); } catch { /* raced */ } continue; }
+      if (Date.now() >= deadline) return false;
+      if (!told) { console.error(`bench: another bench run (pid ${holder}) is in progress; waiting for it (up to ${Math.round(waitMs / 1000)} s)`); told = true; }
+      await sleep(2000);
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }

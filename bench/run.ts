@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { backendStatus, findNginx, nginxVersion, startBackend, type NginxInstance } from './nginx.js';
-import { onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsProbe, waitReady } from './proc.js';
+import { benchLock, onExit, coreTicks, cpuSeconds, freePort, get, have, pinSelf, parseCpuList, sleep, stopAll, tail, ticksPerSecond, tlsProbe, waitReady } from './proc.js';
 import { PROXIES, Skip, type BenchContext, type ProxyDef, type RunningProxy } from './proxies.js';
 import { computeRatios, fmtInt, textTable, writeResults, type Results, type Row } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -242,6 +242,10 @@ async function main(): Promise<number> {
 
   const distBench = dirname(fileURLToPath(import.meta.url));
   const root = resolve(distBench, '../..');
+  if (!await benchLock(join(tmpdir(), 'portico-bench.lock'), 15 * 60_000)) {
+    console.error('bench: another bench run is still going after 15 minutes; not starting');
+    return 1;
+  }
   pinSelf(o.loadCpu);
   const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   if (!o.keep) onExit(() => rmSync(tmp, { recursive: true, force: true }));
