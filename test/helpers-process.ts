@@ -166,7 +166,8 @@ export function sampleRss(pid: number, everyMs = 100): { stop(): { peak: number;
   const samples: number[] = [];
   const take = () => { try { samples.push(rssOf(pid)); } catch { /* process gone */ } };
   take();
-  const timer = setInterval(take, everyMs);
+  // Unref'd: a test that fails before stop() must not keep its process alive.
+  const timer = setInterval(take, everyMs).unref();
   return {
     stop() {
       clearInterval(timer);

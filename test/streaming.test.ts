@@ -259,27 +259,33 @@ test('a slow client pauses the backend (backpressure) and Portico memory stays b
   const baseline = portico.rss();
   const sampler = sampleRss(portico.pid, 50);
   const req = httpRequest(`${portico.url}/slow-reader?bytes=${total}`, { agent: false });
-  req.end();
-  const [res] = (await once(req, 'response')) as [IncomingMessage];
-  assert.equal(res.statusCode, 200);
-  res.pause();
-  // The client reads nothing for a while: the backend must end up blocked on 'drain' with only
-  // socket and stream buffers' worth of the body written.
-  await sleep(1_500);
-  const writtenWhilePaused = slow.written;
-  await sleep(500);
-  assert.equal(slow.written, writtenWhilePaused, 'the backend kept writing while the client read nothing');
-  assert.ok(slow.drains >= 1, 'the backend never saw res.write() return false');
-  assert.ok(!slow.done, 'the whole body was written although the client read nothing');
-  assert.ok(writtenWhilePaused < 96 * MiB, `backend wrote ${(writtenWhilePaused / MiB).toFixed(1)} MiB to a client that read nothing`);
-  // Now read slowly (a little, then a pause), then everything: the body arrives complete.
   let bytes = 0;
   let crc = 0;
-  let slowReads = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    crc = crc32(chunk, crc);
-    if (slowReads < 20 && bytes > (slowReads + 1) * 2 * MiB) { slowReads++; await sleep(20); }
+  let writtenWhilePaused = 0;
+  try {
+    req.end();
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
+    assert.equal(res.statusCode, 200);
+    res.pause();
+    // The client reads nothing for a while: the backend must end up blocked on 'drain' with only
+    // socket and stream buffers' worth of the body written.
+    await sleep(1_500);
+    writtenWhilePaused = slow.written;
+    await sleep(500);
+    assert.equal(slow.written, writtenWhilePaused, 'the backend kept writing while the client read nothing');
+    assert.ok(slow.drains >= 1, 'the backend never saw res.write() return false');
+    assert.ok(!slow.done, 'the whole body was written although the client read nothing');
+    assert.ok(writtenWhilePaused < 96 * MiB, `backend wrote ${(writtenWhilePaused / MiB).toFixed(1)} MiB to a client that read nothing`);
+    // Now read slowly (a little, then a pause), then everything: the body arrives complete.
+    let slowReads = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      crc = crc32(chunk, crc);
+      if (slowReads < 20 && bytes > (slowReads + 1) * 2 * MiB) { slowReads++; await sleep(20); }
+    }
+  } finally {
+    // On failure, leave no paused download or RSS sampler holding the test process open.
+    req.destroy();
   }
   const { peak } = sampler.stop();
   console.log(`# slow reader: backend wrote ${(writtenWhilePaused / MiB).toFixed(1)} MiB before pausing, ${slow.drains} drain waits; Portico RSS growth ${((peak - baseline) / MiB).toFixed(0)} MiB`);
