@@ -49,6 +49,18 @@ test('plain HTTP gets a 308 to the same URL over HTTPS, path and query kept', as
   assert.equal(backend.seen.length, before, 'nothing was proxied over plain HTTP');
 });
 
+test('redirect_http: a port number redirects there (a port mapping in front)', async () => {
+  const cfg = portico.plan.config;
+  await portico.reload({ ...cfg, server: { ...cfg.server, https: { ...cfg.server.https, redirect_http: 443 } } });
+  try {
+    const res = await http(`http://127.0.0.1:${httpPort}/p?q`, { headers: { host: 'a.test:8080' } });
+    assert.equal(res.status, 308);
+    assert.equal(res.headers['location'], 'https://a.test/p?q');
+  } finally {
+    await portico.reload(cfg);
+  }
+});
+
 test('the ACME http-01 path is not redirected', async () => {
   const res = await http(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/token123`, { headers: { host: 'a.test' } });
   assert.equal(res.status, 200);

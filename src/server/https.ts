@@ -175,15 +175,17 @@ export class HttpsService {
       if (!wanted.has(id)) { this.#stop(l); this.#listeners.delete(id); }
       else applySettings(l, config);
     }
-    // The redirect goes to the first HTTPS listener's port (its bound port, for ":0" in tests).
-    const first = [...this.#listeners.entries()].find(([id]) => id.startsWith('https://'))?.[1];
-    if (https.redirect_http && first !== undefined) {
+    // The redirect goes to the configured port, else the first TCP HTTPS listener's (its bound
+    // port, for ":0" in tests).
+    const first = [...this.#listeners.entries()]
+      .find(([id, l]) => id.startsWith('https://') && !boundAddress(l.server as NetServer).startsWith('unix:'))?.[1];
+    let port: string | undefined;
+    if (typeof https.redirect_http === 'number') port = String(https.redirect_http);
+    else if (https.redirect_http && first !== undefined) {
       const addr = boundAddress(first.server as NetServer);
-      const port = addr.slice(addr.lastIndexOf(':') + 1);
-      this.#redirect = { port: port === '443' ? '' : `:${port}` };
-    } else {
-      this.#redirect = undefined;
+      port = addr.slice(addr.lastIndexOf(':') + 1);
     }
+    this.#redirect = port === undefined ? undefined : { port: port === '443' ? '' : `:${port}` };
   }
 
   /** Bound addresses, "https://127.0.0.1:8443" and "h2c://127.0.0.1:8081". */
