@@ -88,6 +88,7 @@ function compileUpstream(
   upstreams: Map<string, Upstream>, updates: (() => void)[], problems: ConstructorParameters<typeof ConfigError>[0], logs: Logs,
 ): void {
   const list: Target[] = [];
+  const weights: number[] = [];
   const maxConnections = up.limits.max_connections ?? up.keepalive.connections;
   const poolOptions = {
     connections: maxConnections, idleTimeout: up.keepalive.idle_timeout, connectTimeout: up.timeouts.connect,
@@ -124,6 +125,7 @@ function compileUpstream(
     }
     targets.set(key, target);
     list.push(target);
+    weights.push(spec.weight);
     updates.push(() => {
       target.log = logs.log;
       target.setWeight(spec.weight);
@@ -147,7 +149,7 @@ function compileUpstream(
     read: up.timeouts.read,
     websocketIdle: up.timeouts.websocket_idle,
   }, up.host, {
-    policy: createPolicy(up.balance, list),
+    policy: createPolicy(up.balance, list, weights),
     policyName: typeof up.balance === 'string' ? up.balance : `hash ${up.balance.hash}`,
     retry: new RetryPolicy({
       attempts: r.attempts, on: r.on, budget: r.budget, tryTimeout: r.try_timeout ?? up.timeouts.response,

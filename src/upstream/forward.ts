@@ -95,6 +95,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   /** The response's Content-Length (-1: none); lets the last chunk and the end go out together. */
   contentLength = -1;
   #received = 0;
+  /** Our own timer for short per-try limits (see PRECISE_BELOW). */
+  #timer: NodeJS.Timeout | undefined = undefined;
+  #timedOut = false;
 
   constructor(ctx: RequestContext, upstream: Upstream, target: Target, body: Body, cookie: string | undefined) {
     this.ctx = ctx;
@@ -121,6 +124,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       const left = Math.max(1, Math.ceil(retry.deadline - (now - this.#firstSentAt)));
       if (headersTimeout === 0 || left < headersTimeout) headersTimeout = left;
     }
+    if (headersTimeout > 0 && headersTimeout < PRECISE_BELOW) {
+      this.#timedOut = false;
+      this.#timer = setTimeout(onTryTimeout, headersTimeout, this);
+    }
     target.pool.dispatch({
       path: ctx.path + ctx.query,
       method: ctx.req.method as Dispatcher.HttpMethod,
@@ -139,6 +146,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.ctx.res.destroyed) abort(new ClientGoneError());
+    else if (this.#timedOut) abort(tryTimeoutError());
+  }
+
+  /** The per-try limit passed before the response head (our timer). */
+  timeout(): void {
+    this.#timer = undefined;
+    if (this.#settled) return;
+    this.#timedOut = true;
+    this.#abort?.(tryTimeoutError());
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -148,6 +164,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       if (statusCode === 103) relayEarlyHints(ctx, rawHeaders);
       return true;
     }
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
     const up = this.upstream;
     const target = this.target;
     if (up.passive !== undefined && up.passive.countsStatus(statusCode)) this.#failed(target, `status ${statusCode}`, true);
@@ -290,8 +307,24 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   #settle(): void {
     if (this.#settled) return;
     this.#settled = true;
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
     this.target.inflight--;
   }
+}
+
+/**
+ * undici runs its headers timeout on coarse timers (about a second of resolution), which is
+ * cheap and fine for the default 60 s; a per-try limit or deadline below this gets a timer of its
+ * own so it fires when configured.
+ */
+const PRECISE_BELOW = 3_000;
+
+function onTryTimeout(exchange: ProxyExchange): void {
+  exchange.timeout();
+}
+
+function tryTimeoutError(): Error {
+  return Object.assign(new Error('upstream did not answer within the per-try limit'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
 }
 
 function relayEarlyHints(ctx: RequestContext, raw: Buffer[]): void {

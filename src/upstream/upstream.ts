@@ -54,7 +54,7 @@ export interface UpstreamStatus {
   targets: TargetStatus[];
 }
 
-/** Retries a request's own (not the stale-connection resend) budget check happens in forward.ts. */
+/** For Upstreams built without options (no retries beyond the stale keep-alive resend in forward.ts). */
 const DEFAULT_RETRY = new RetryPolicy({ attempts: 1, on: [], budget: 0, tryTimeout: 60_000, deadline: 0, nonIdempotent: false, bufferBody: 0 });
 
 export class Upstream {

@@ -26,8 +26,8 @@ export class HashPolicy implements BalancingPolicy {
   readonly #source: HashSource;
   readonly #name: string;
 
-  constructor(allTargets: readonly Target[], spec: string) {
-    this.#ring = new HashRing(allTargets);
+  constructor(allTargets: readonly Target[], weights: readonly number[], spec: string) {
+    this.#ring = new HashRing(allTargets, weights);
     const key = parseHashKey(spec);
     this.#source = key.source;
     this.#name = key.name;

@@ -9,8 +9,8 @@ import type { BalancingPolicy } from './policy.js';
 export class IpHash implements BalancingPolicy {
   readonly #ring: HashRing;
 
-  constructor(allTargets: readonly Target[]) {
-    this.#ring = new HashRing(allTargets);
+  constructor(allTargets: readonly Target[], weights: readonly number[]) {
+    this.#ring = new HashRing(allTargets, weights);
   }
 
   pick(_targets: readonly Target[], ctx: RequestContext): Target | undefined {

@@ -26,11 +26,12 @@ export class HashRing {
   readonly #points: Uint32Array;
   readonly #owners: Target[];
 
-  /** Built once per plan from every target of the upstream (in rotation or not). */
-  constructor(targets: readonly Target[]) {
+  /** Built once per plan from every target of the upstream (in rotation or not) and its configured weight. */
+  constructor(targets: readonly Target[], weights: readonly number[]) {
     const pairs: [number, Target][] = [];
-    for (const t of targets) {
-      const n = POINTS_PER_WEIGHT * Math.max(1, Math.round(t.weight));
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[k]!;
+      const n = POINTS_PER_WEIGHT * Math.max(1, Math.round(weights[k] ?? 1));
       for (let i = 0; i < n; i++) pairs.push([hashString(`${t.address.url}#${i}`), t]);
     }
     pairs.sort((a, b) => a[0] - b[0]);
