@@ -124,6 +124,42 @@ test('h2 -> h1 smuggling is refused: transfer-encoding, content-length mismatch,
   for (const t of portico.plan.targets.values()) assert.equal(t.inflight, 0, 'no upstream request left hanging');
 });
 
+test('h2 flow control both ways: an 8 MiB download read slowly and a 2 MiB upload arrive intact', async () => {
+  const big = Buffer.alloc(8 * 1024 * 1024, 'abcdefgh');
+  const bulk = await startBackend((req, res, body) => {
+    if (req.method === 'POST') { res.end(`got ${body.length} ${body.equals(Buffer.alloc(body.length, 'xy')) ? 'intact' : 'corrupt'}`); return; }
+    res.writeHead(200, { 'content-length': String(big.length) });
+    res.end(big);
+  });
+  const p = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: ['127.0.0.1:0'] } },
+    tls: { certificates: [{ cert: pki.issue('bulk', ['bulk.test']).certPath, key: `${pki.dir}/bulk.key` }] },
+    upstreams: { bulk: { targets: [bulk.url] } },
+    routes: [{ name: 'bulk', match: {}, upstream: 'bulk' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  } as ConfigInput);
+  const session = await h2Session(httpsPort(p.addresses), pki.ca, 'bulk.test');
+  try {
+    const stream = session.request({ ':method': 'GET', ':path': '/big', ':authority': 'bulk.test' });
+    // Read nothing for a while: the windows fill up and Portico must wait, not fail or buffer it all.
+    stream.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.resume();
+    await once(stream, 'end');
+    const got = Buffer.concat(chunks);
+    assert.equal(got.length, big.length);
+    assert.ok(got.equals(big), 'download intact');
+    const up = await h2Request(session, { ':method': 'POST', ':path': '/up', ':authority': 'bulk.test' }, Buffer.alloc(2 * 1024 * 1024, 'xy'));
+    assert.equal(up.body, `got ${2 * 1024 * 1024} intact`);
+  } finally {
+    session.close();
+    await p.close(200);
+    await bulk.close();
+  }
+});
+
 test('h2c with prior knowledge reaches the same routes', async () => {
   const session = h2Connect(`http://127.0.0.1:${h2cPort}`);
   session.on('error', () => undefined);

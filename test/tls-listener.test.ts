@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Agent } from 'undici';
 import { startBackend, type Backend } from './helpers.js';
 import { createTestPki, handshake, httpsAgent, httpsGet, httpsPort, type IssuedCert, type TestPki } from './helpers-tls.js';
-import { createPortico, validateConfig, type ConfigInput, type Portico } from '../src/index.js';
+import { createPortico, parseConfigText, validateConfig, type ConfigInput, type Portico } from '../src/index.js';
 
 let pki: TestPki;
 let backendA: Backend;
@@ -183,6 +183,11 @@ test('an unusable certificate config is refused with the key path', () => {
     assert.doesNotMatch((err as Error).message, /BEGIN/);
   }
   assert.throws(() => validateConfig({ server: { https: { listen: ['127.0.0.1:0'], hsts: { max_age: -1 } } } } as ConfigInput), /server\.https\.hsts/);
+});
+
+test('certificate problems in a YAML file are reported with file, line and key', () => {
+  const yaml = ['server:', '  https:', '    listen: ["127.0.0.1:0"]', 'tls:', '  certificates:', `    - cert: ${ecA.certPath}`, `      key: ${rsaA.keyPath}`, ''].join('\n');
+  assert.throws(() => parseConfigText(yaml, 'portico.yaml'), /portico\.yaml:7:\d+: tls\.certificates\[0\]\.key: .*does not match/m);
 });
 
 test('an HTTPS listener without any certificate is refused at start', async () => {
