@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { startPortico, proxyAll, sleep, type RunningPortico } from './helpers.js';
@@ -120,6 +120,34 @@ test('text and binary messages, small and large, pass both ways', async () => {
     await all;
     assert.deepEqual(replies, Array.from({ length: 200 }, (_, i) => `m${i}`));
   } finally { ws.terminate(); }
+});
+
+test('a frame sent in the same packet as the handshake is not lost', async () => {
+  // A client may pipeline its first frame right behind the upgrade request; those bytes arrive
+  // with the head and must be passed on once the tunnel is up.
+  const payload = Buffer.from('early bird');
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
+  const head = `GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const s = connect(portico.port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await once(s, 'connect');
+  s.write(Buffer.concat([Buffer.from(head), frame]));
+  let got = Buffer.alloc(0);
+  const expected = Buffer.concat([Buffer.from([0x81, payload.length]), payload]);
+  try {
+    for (let i = 0; i < 200; i++) {
+      const end = got.indexOf('\r\n\r\n');
+      if (end !== -1 && got.length >= end + 4 + expected.length) break;
+      const chunk = await Promise.race([once(s, 'data').then(([c]) => c as Buffer), sleep(3_000).then(() => undefined)]);
+      if (chunk === undefined) break;
+      got = Buffer.concat([got, chunk]);
+    }
+    assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /);
+    const end = got.indexOf('\r\n\r\n');
+    assert.deepEqual(got.subarray(end + 4, end + 4 + expected.length), expected, 'the early frame was not echoed');
+  } finally { s.destroy(); }
 });
 
 test('the subprotocol and permessage-deflate are negotiated end to end', async () => {
