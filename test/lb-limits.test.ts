@@ -123,6 +123,9 @@ test('draining keeps open WebSockets; new ones go to the remaining target', asyn
   assert.equal(await wsEcho(ws, 'one'), 'a:one');
   await p.portico.reload(config({ targets: [{ url: a.url, drain: true }, b.url], balance: 'first' }));
   assert.equal(await wsEcho(ws, 'two'), 'a:two');
+  const drained = p.portico.upstreams()[0]!.targets[0]!;
+  assert.equal(drained.state, 'draining');
+  assert.equal(drained.tunnels, 1);
   const ws2 = new WebSocket(`ws://127.0.0.1:${p.port}/ws`);
   await once(ws2, 'open');
   assert.equal(await wsEcho(ws2, 'x'), 'b:x');

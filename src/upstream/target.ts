@@ -67,6 +67,8 @@ export class Target {
   currentWeight = 0;
   /** Requests in flight (sent or waiting for a connection): balancing, limits and draining read it. */
   inflight = 0;
+  /** Open upgraded connections (WebSockets); they use their own sockets, not the pool. */
+  tunnels = 0;
   /** inflight may not reach this: max_connections + max_pending. */
   capacity = Infinity;
   /** Counters for the programmatic API and logs. */

@@ -53,10 +53,12 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     body = early.subarray(0, bodyLength);
     early = early.subarray(bodyLength);
   }
-  target.inflight++;
+  // Counted apart from `inflight`: a tunnel holds its own socket, not one of the pool's
+  // connections, so thousands of open WebSockets must not use up max_connections/max_pending.
+  target.tunnels++;
   target.requests++;
   let settled = false;
-  const settle = () => { if (!settled) { settled = true; target.inflight--; } };
+  const settle = () => { if (!settled) { settled = true; target.tunnels--; } };
   const client = upgrade.socket;
   const onClientGone = () => upReq.destroy();
   client.once('close', onClientGone);

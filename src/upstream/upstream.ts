@@ -38,6 +38,8 @@ export interface TargetStatus {
   effectiveWeight: number;
   backup: boolean;
   inflight: number;
+  /** Open WebSockets and other tunnels. */
+  tunnels: number;
   requests: number;
   failures: number;
   retries: number;
@@ -165,6 +167,7 @@ export class Upstream {
         effectiveWeight: t.effectiveWeight,
         backup: t.backup,
         inflight: t.inflight,
+        tunnels: t.tunnels,
         requests: t.requests,
         failures: t.failures,
         retries: t.retries,
