@@ -149,6 +149,35 @@ test('session resumption with tickets (TLS 1.3 and 1.2), also with an SNI-select
   }
 });
 
+test('ticket keys rotate: a session resumes before the rotation, not after; tickets can be turned off', async () => {
+  const rotating = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: ['127.0.0.1:0'] } },
+    tls: { session_tickets: { rotate: '2s' }, certificates: [{ cert: ecA.certPath, key: ecA.keyPath }] },
+    log: quiet,
+  } as ConfigInput);
+  const off = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: ['127.0.0.1:0'] } },
+    tls: { session_tickets: { enabled: false }, certificates: [{ cert: ecA.certPath, key: ecA.keyPath }] },
+    log: quiet,
+  } as ConfigInput);
+  try {
+    const p = httpsPort(rotating.addresses);
+    // Just after the first rotation, so the next one is ~2 s away (room for a loaded machine).
+    await new Promise((r) => setTimeout(r, 2_050));
+    const first = await handshake(p, { servername: 'a.test', ca: pki.ca, maxVersion: 'TLSv1.2' });
+    assert.equal((await handshake(p, { servername: 'a.test', ca: pki.ca, maxVersion: 'TLSv1.2', session: first.session! })).reused, true);
+    await new Promise((r) => setTimeout(r, 2_100));
+    assert.equal((await handshake(p, { servername: 'a.test', ca: pki.ca, maxVersion: 'TLSv1.2', session: first.session! })).reused, false, 'the old key is gone');
+    const q = httpsPort(off.addresses);
+    const noTicket = await handshake(q, { servername: 'a.test', ca: pki.ca, maxVersion: 'TLSv1.2' });
+    const again = await handshake(q, { servername: 'a.test', ca: pki.ca, maxVersion: 'TLSv1.2', ...(noTicket.session ? { session: noTicket.session } : {}) });
+    assert.equal(again.reused, false, 'no resumption without tickets (and no server-side session cache)');
+  } finally {
+    await rotating.close(200);
+    await off.close(200);
+  }
+});
+
 test('ALPN offers h2 and http/1.1', async () => {
   assert.equal((await handshake(port, { servername: 'a.test', ca: pki.ca, alpn: ['h2', 'http/1.1'] })).alpn, 'h2');
   assert.equal((await handshake(port, { servername: 'a.test', ca: pki.ca, alpn: ['http/1.1'] })).alpn, 'http/1.1');
