@@ -104,6 +104,8 @@ export class Portico {
       this.#plan = plan;
       await this.#syncListeners(config);
     } catch (err) {
+      // Targets (pools, health checks) made for the refused plan are used by nobody.
+      if (this.#plan !== old) for (const [key, t] of this.#plan.targets) if (!old.targets.has(key)) void t.close();
       this.#plan = old;
       if (logs !== oldLogs) logs.close();
       throw err;
