@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { startBackend, http, sleep, type Backend } from './helpers.js';
-import { ROOT, runCli, runCliToEnd, tempDir, writeText, type CliProcess } from './helpers-process.js';
+import { ROOT, runCli, runCliToEnd, startCliPortico, tempDir, writeText, type CliProcess } from './helpers-process.js';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const tmp = tempDir();
@@ -219,6 +219,45 @@ test('SIGTERM lets an in-flight slow request complete, then exits 0', async () =
     assert.ok(performance.now() - t0 >= 500, 'exited before the in-flight request could finish');
   } finally {
     await p.kill();
+    await backend.close();
+  }
+});
+
+test('SIGTERM with an open WebSocket: the tunnel runs until the shutdown grace ends, then the process exits 0', async () => {
+  const backend = await startBackend();
+  const wss = new WebSocketServer({ server: backend.server });
+  wss.on('connection', (ws) => ws.on('message', (d: RawData) => ws.send(d)));
+  const p = await startCliPortico(`server:
+  listen: ["127.0.0.1:0"]
+  timeouts: { shutdown: 1s }
+upstreams:
+  app: { targets: ["${backend.url}"] }
+routes:
+  - match: {}
+    upstream: app
+log:
+  access: { enabled: false }
+`);
+  try {
+    const ws = new WebSocket(`${p.url.replace('http:', 'ws:')}/ws`);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const wsClosed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    const t0 = performance.now();
+    p.signal('SIGTERM');
+    await sleep(300);
+    // Still usable during the grace period.
+    const echo = new Promise<string>((resolve) => ws.once('message', (d: RawData) => resolve(d.toString())));
+    ws.send('still here');
+    assert.equal(await echo, 'still here');
+    const code = await Promise.race([p.exited, sleep(5_000).then(() => 'still running')]);
+    assert.equal(code, 0);
+    await Promise.race([wsClosed, sleep(2_000)]);
+    assert.equal(ws.readyState, WebSocket.CLOSED);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 900 && ms < 4_000, `exited after ${ms.toFixed(0)} ms (grace 1 s)`);
+  } finally {
+    await p.kill();
+    wss.close();
     await backend.close();
   }
 });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { once } from 'node:events';
+import { WebSocketServer, WebSocket } from 'ws';
 import { startBackend, startPortico, proxyAll, http, raw, sleep, type Backend } from './helpers.js';
 import { startCliPortico, tempDir } from './helpers-process.js';
 
@@ -25,6 +26,7 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('hello');
   });
+  new WebSocketServer({ server: backend.server }).on('connection', (ws) => ws.on('message', (d) => ws.send(d)));
 });
 after(async () => { await backend?.close(); tmp.cleanup(); });
 
@@ -99,6 +101,25 @@ test('JSON access log: one line per request with every field', async () => {
     assert.equal(missing.route, null);
     // Every line is valid JSON, one per request.
     assert.equal(lines(file).length, 3);
+  } finally { await p.stop(); }
+});
+
+test('a WebSocket tunnel gets one access log line (101) when it closes', async () => {
+  const file = tmp.file('ws.log');
+  const p = await startCliPortico(yaml(file, 'json'));
+  try {
+    const ws = new WebSocket(`${p.url.replace('http:', 'ws:')}/app/socket`);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const echoed = new Promise((resolve) => ws.once('message', resolve));
+    ws.send('hi');
+    await echoed;
+    ws.close();
+    await once(ws, 'close');
+    const line = JSON.parse(await lineIn(file, /\/app\/socket/));
+    assert.equal(line.status, 101);
+    assert.equal(line.route, 'app');
+    assert.equal(line.target, backend.url);
+    assert.equal(lines(file).filter((l) => l.includes('/app/socket')).length, 1);
   } finally { await p.stop(); }
 });
 
