@@ -355,12 +355,16 @@ function sameShape(l: Listener, config: Config): boolean {
 
 function applySettings(l: Listener, config: Config): void {
   const s = config.server;
-  const server = l.server as NetServer & { timeout?: number; keepAliveTimeout?: number; headersTimeout?: number };
+  const server = l.server as NetServer & { timeout?: number; keepAliveTimeout?: number; headersTimeout?: number; maxHeaderSize?: number };
   server.maxConnections = s.limits.max_connections === 0 ? Infinity : s.limits.max_connections;
+  // For connections accepted from now on (the HTTP/1.1 parser and new HTTP/2 sessions read them then).
+  const h2 = l.server as Partial<Http2SecureServer>;
+  if (typeof h2.updateSettings === 'function') h2.updateSettings({ maxHeaderListSize: s.limits.max_header_size });
   if (l.kind === 'tls') {
     server.timeout = s.timeouts.client_idle;
     server.keepAliveTimeout = s.timeouts.keepalive;
     server.headersTimeout = s.timeouts.header;
+    server.maxHeaderSize = s.limits.max_header_size;
   } else {
     (l.server as Http2Server).setTimeout(s.timeouts.keepalive);
   }
