@@ -65,6 +65,10 @@ test('h2 request reaches the HTTP/1.1 backend with :authority as Host and its bo
     // Hidden upstream headers stay hidden over h2 too.
     assert.equal(get.headers['server'], undefined);
 
+    // A Host equal to :authority is fine; a different one is a conflicting request (RFC 9113 §8.3.1).
+    assert.equal((await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'a.test', host: 'a.test' })).status, 200);
+    assert.equal((await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'a.test', host: 'evil.test' })).status, 400);
+
     const post = await h2Request(session, { ':method': 'POST', ':path': '/form', ':authority': 'a.test', 'content-type': 'text/plain' }, 'hello h2');
     assert.equal(post.status, 200);
     assert.equal((JSON.parse(post.body) as { body: string }).body, 'hello h2');
