@@ -4,6 +4,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { createSecureServer } from 'node:http2';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -125,6 +126,41 @@ test('WebSocket upgrades to an https:// target use the same TLS settings', async
   wss.close();
   tlsServer.closeAllConnections();
   tlsServer.close();
+});
+
+test('tls.http2 speaks HTTP/2 to an https:// target that offers it (requests and bodies relayed)', async () => {
+  const c = pki.issue('h2-up', ['127.0.0.1']);
+  const versions: string[] = [];
+  const h2server = createSecureServer({ cert: c.cert, key: c.key }, (req, res) => {
+    versions.push(req.httpVersion);
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': 'h2' });
+      res.end(`h2 ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
+    });
+  });
+  h2server.listen(0, '127.0.0.1');
+  await once(h2server, 'listening');
+  const port = (h2server.address() as AddressInfo).port;
+  const portico = await createPortico({
+    server: { listen: ['127.0.0.1:0'] },
+    upstreams: { app: { targets: [`https://127.0.0.1:${port}`], tls: { ca: pki.caPath, http2: true } } },
+    routes: [{ name: 'app', match: {}, upstream: 'app' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  } as ConfigInput);
+  try {
+    const get = await http(`http://${portico.addresses[0]}/a?b=1`);
+    assert.equal(get.status, 200);
+    assert.equal(get.body, 'h2 GET /a?b=1 ');
+    assert.equal(get.headers['x-upstream'], 'h2');
+    const post = await http(`http://${portico.addresses[0]}/p`, { method: 'POST', body: 'payload' });
+    assert.equal(post.body, 'h2 POST /p payload');
+    assert.deepEqual([...new Set(versions)], ['2.0']);
+  } finally {
+    await portico.close(200);
+    h2server.close();
+  }
 });
 
 test('an unreadable CA file is refused with its key path', () => {

@@ -9,6 +9,8 @@ import type { UpstreamTlsConfig } from '../config/schema/tls.js';
 export interface UpstreamTls {
   /** Spread into undici's `connect` and node:https request options. */
   connect: ConnectionOptions;
+  /** Offer h2 via ALPN (undici Pool `allowH2`). */
+  allowH2: boolean;
   /** Identifies these options in a target's pool key: a change makes a new pool. */
   key: string;
 }
@@ -28,6 +30,7 @@ export function compileUpstreamTls(name: string, tls: UpstreamTlsConfig | undefi
     connect.servername = tls.servername;
     key += `sni=${tls.servername};`;
   }
+  if (tls.http2) key += 'h2;';
   if (tls.insecure_skip_verify) {
     connect.rejectUnauthorized = false;
     key += 'insecure;';
@@ -35,5 +38,5 @@ export function compileUpstreamTls(name: string, tls: UpstreamTlsConfig | undefi
       log.warn({ upstream: name }, `TLS certificate verification is OFF for upstream "${name}" (insecure_skip_verify): anyone between Portico and these targets can read and change the traffic`);
     }
   }
-  return { connect, key };
+  return { connect, allowH2: tls.http2, key };
 }

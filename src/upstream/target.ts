@@ -105,6 +105,7 @@ export class Target {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: { timeout: options.connectTimeout, ...options.tls?.connect },
+      ...(options.tls?.allowH2 && address.protocol === 'https:' ? { allowH2: true } : {}),
       ...(address.socketPath ? { socketPath: address.socketPath } : {}),
     });
   }

@@ -78,6 +78,8 @@ export const UpstreamTlsSchema = z
       .describe('PEM file with the CA certificate(s) that sign the targets\' certificates (a private CA). Default: the system\'s public CAs (plus NODE_EXTRA_CA_CERTS).'),
     servername: z.string().min(1).optional()
       .describe('Name sent as SNI and checked against the target\'s certificate, when it differs from the target address (e.g. targets given by IP).'),
+    http2: z.boolean().default(false)
+      .describe('Offer HTTP/2 to https:// targets (ALPN); targets that do not pick it get HTTP/1.1. WebSocket upgrades always use HTTP/1.1.'),
     insecure_skip_verify: z.boolean().default(false)
       .describe('Accept any certificate from the targets. Anyone on the path can then read and change the traffic: for tests only. Logged as a warning at every start and reload.'),
   })
