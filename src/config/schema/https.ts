@@ -23,7 +23,7 @@ export const HttpsSchema = z
   .strictObject({
     listen: z.array(ListenAddress).default([])
       .describe('Addresses for HTTPS (TLS with ALPN h2 and http/1.1), e.g. [":443"]. Needs a certificate (tls.certificates, tls.acme or tls.internal).'),
-    http2: z.boolean().default(true).describe('Offer HTTP/2 via ALPN. Upstreams are still spoken to over HTTP/1.1.'),
+    http2: z.boolean().default(true).describe('Offer HTTP/2 via ALPN. Upstreams are spoken to over HTTP/1.1 (or HTTP/2 where upstreams.<name>.tls.http2 says so).'),
     redirect_http: z.union([z.boolean(), z.number().int().min(1).max(65535)]).default(false)
       .describe('Answer plain-HTTP requests with 308 to the same URL over HTTPS (path and query kept), except /.well-known/acme-challenge/. true: to the port of the first HTTPS listener; a number: to that port (when a port mapping in front changes it, e.g. 443 outside, 8443 inside).'),
     hsts: z.union([HstsSchema, z.literal(false)]).default(false)
