@@ -164,6 +164,37 @@ test('h2 flow control both ways: an 8 MiB download read slowly and a 2 MiB uploa
   }
 });
 
+test('upstream trailers reach HTTP/2 clients', async () => {
+  const trailing = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/grpc', trailer: 'grpc-status' });
+    res.write('data');
+    res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' });
+    res.end();
+  });
+  const p = await createPortico({
+    server: { listen: ['127.0.0.1:0'], https: { listen: ['127.0.0.1:0'] } },
+    tls: { certificates: [{ cert: `${pki.dir}/site.pem`, key: `${pki.dir}/site.key` }] },
+    upstreams: { t: { targets: [trailing.url] } },
+    routes: [{ name: 't', match: {}, upstream: 't' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  } as ConfigInput);
+  const session = await h2Session(httpsPort(p.addresses), pki.ca, 'a.test');
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/svc/Method', ':authority': 'a.test', te: 'trailers' });
+    stream.end();
+    const trailers = new Promise<Record<string, unknown>>((resolve) => stream.once('trailers', (t: Record<string, unknown>) => resolve(t)));
+    stream.resume();
+    await once(stream, 'end');
+    const t = await Promise.race([trailers, new Promise<Record<string, unknown>>((r) => setTimeout(() => r({}), 1_000))]);
+    assert.equal(t['grpc-status'], '0');
+    assert.equal(t['grpc-message'], 'ok');
+  } finally {
+    session.close();
+    await p.close(200);
+    await trailing.close();
+  }
+});
+
 test('h2c with prior knowledge reaches the same routes', async () => {
   const session = h2Connect(`http://127.0.0.1:${h2cPort}`);
   session.on('error', () => undefined);

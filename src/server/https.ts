@@ -11,7 +11,7 @@ import {
   type Http2SecureServer, type Http2Server, type ServerHttp2Session, type SecureServerOptions,
 } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
@@ -59,6 +59,14 @@ interface Listener {
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 export class PorticoH2Response extends Http2ServerResponse {
+  /** ServerResponse.addTrailers takes [name, value] pairs too (the proxy passes those); the h2 one only an object. */
+  override addTrailers(headers: OutgoingHttpHeaders | readonly (readonly [string, string])[]): void {
+    if (!Array.isArray(headers)) { super.addTrailers(headers as OutgoingHttpHeaders); return; }
+    const obj: OutgoingHttpHeaders = {};
+    for (const [name, value] of headers as readonly (readonly [string, string])[]) obj[name.toLowerCase()] = value;
+    super.addTrailers(obj);
+  }
+
   override writeHead(statusCode: number, headers?: unknown, extra?: unknown): this {
     // Portico always calls writeHead(status, flatArray).
     if (Array.isArray(headers)) {
@@ -94,6 +102,16 @@ export function h2HasBody(req: IncomingMessage): boolean {
  */
 Object.defineProperty(PorticoH2Response.prototype, 'destroyed', {
   get(this: PorticoH2Response): boolean { return this.stream.destroyed; },
+});
+
+/**
+ * The proxy relays upstream trailers only where the response can carry them: HTTP/1.1 chunked
+ * encoding, which it learns from `chunkedEncoding`. An HTTP/2 response always can (a trailing
+ * HEADERS frame), so gRPC-style trailers reach h2 clients.
+ */
+Object.defineProperty(PorticoH2Response.prototype, 'chunkedEncoding', {
+  get(): boolean { return true; },
+  set(_value: boolean) { /* fixed for HTTP/2 */ },
 });
 
 interface RedirectPolicy {
