@@ -132,6 +132,8 @@ test('SIGHUP to the portico process reloads certificate files', async () => {
     install('h2', live);
     await cli.reload();
     assert.equal((await handshake(port, { servername: 'a.test', ca: pki.ca })).cert.fingerprint256, v2.fingerprint256);
+    // The test certificates live 2 days: the log warns, naming the certificate.
+    assert.match(await cli.waitForLine(/certificate expires soon/), /"names":\["a\.test"\].*"days_left":[01]/);
     // Key material never reaches the logs.
     assert.doesNotMatch(cli.stdout() + cli.stderr(), /PRIVATE KEY/);
   } finally {

@@ -111,6 +111,18 @@ export class CertificateFiles {
     if (gone.length > 0) this.#store.delete(gone);
     if (pending.length === 0) this.#store.deleteBy(SOURCE);
     this.#loaded = next;
+    this.#warnExpiry();
+  }
+
+  /** File certificates are renewed by something else: say so in the log before they lapse. */
+  #warnExpiry(): void {
+    const now = Date.now();
+    for (const c of this.#store.list()) {
+      if (c.source !== SOURCE) continue;
+      const days = Math.floor((c.notAfter.getTime() - now) / 86_400_000);
+      if (days < 0) this.#log?.error({ names: c.names, not_after: c.notAfter.toISOString() }, 'certificate has expired: clients will refuse it');
+      else if (days < 14) this.#log?.warn({ names: c.names, not_after: c.notAfter.toISOString(), days_left: days }, 'certificate expires soon');
+    }
   }
 
   #watch(enabled: boolean): void {
