@@ -262,7 +262,8 @@ export class HttpsService {
         enableConnectProtocol: false,
       },
       maxSessionMemory: 16,
-      // Streams the peer resets at once are cheap for it and costly for us (CVE-2023-44487).
+      // A peer that keeps opening streams beyond the limit, or sends invalid frames, is abusive
+      // (rapid-reset style floods): its session is closed after this many.
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 100,
       unknownProtocolTimeout: 10_000,
