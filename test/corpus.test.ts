@@ -11,11 +11,14 @@
 // - valid input (strict cases): the backend gets exactly `llhttp_messages` complete requests, one
 //   200 per request goes back to the client, and nothing more reaches the backend. Portico may
 //   refuse a valid-but-unusual request with a 4xx (or 501 for a transfer coding it cannot pass
-//   on) before anything reaches the backend (refusing
-//   is safe; forwarding something else than what was parsed is smuggling); each such case is
-//   listed in ALLOWED_REFUSALS with the reason;
-// - lenient-mode cases (meta flags; Portico parses strictly): the backend gets at most what the
-//   lenient parser found, and only requests it can parse.
+//   on) before anything reaches the backend (refusing is safe; forwarding something else than
+//   what was parsed is smuggling); each such case is listed in ALLOWED_REFUSALS with the reason.
+//   HTTP/1.1 requests without Host are refused by rule (RFC 9112 §3.2), so a second pass replays
+//   them with a Host line added, where they must be forwarded;
+// - lenient-mode cases and cases with llhttp test flags (e.g. skipBody; Portico parses strictly):
+//   the backend gets at most what llhttp found, and only requests it can parse;
+// - every request that reaches the backend through Portico equals, in method, body, target and
+//   upgrade, the request at the same position when the same bytes go straight to the backend.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
