@@ -207,6 +207,7 @@ test('an unusable certificate config is refused with the key path', () => {
   assert.throws(bad({ certificates: [{ cert: ecA.certPath, key: rsaA.keyPath }] }), /tls\.certificates\[0\]\.key: .* does not match the certificate/);
   assert.throws(bad({ certificates: [{ cert: ecA.keyPath, key: ecA.keyPath }] }), /tls\.certificates\[0\]\.cert: .* holds no PEM certificate/);
   assert.throws(bad({ min_version: '1.1' }), /tls\.min_version/);
+  assert.throws(bad({ certificates: [{ cert: ecA.certPath, key: ecA.keyPath, names: ['*.*.example.com'] }] }), /tls\.certificates\[0\]\.names\[0\]: expected a host name/);
   // Key material never appears in the error.
   try { bad({ certificates: [{ cert: ecA.certPath, key: ecA.certPath }] })(); assert.fail('accepted'); } catch (err) {
     assert.doesNotMatch((err as Error).message, /BEGIN/);

@@ -50,6 +50,9 @@ export class CertificateFiles {
     this.#swap(pending, next);
     this.#entries = tls.certificates;
     this.#watch(tls.watch);
+    if (tls.certificates.length > 0) {
+      log.info({ certificates: this.#store.list().filter((c) => c.source === SOURCE).map((c) => ({ names: c.names, key: c.keyType, not_after: c.notAfter.toISOString(), default: c.isDefault })) }, 'certificate files loaded');
+    }
   }
 
   /** Re-reads the files (file watch); on failure keeps serving what was loaded and logs why. */

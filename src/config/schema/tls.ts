@@ -14,7 +14,7 @@ export const CertificateFileSchema = z
   .strictObject({
     cert: z.string().min(1).describe('PEM file with the certificate chain, leaf first (as issued: "fullchain.pem").'),
     key: z.string().min(1).describe('PEM file with the private key (RSA, ECDSA or Ed25519). Keep it readable by Portico\'s user only.'),
-    names: z.array(z.string().min(1)).optional()
+    names: z.array(z.string().regex(/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$|^[0-9a-f:.]+$/i, 'expected a host name ("example.com"), a one-label wildcard ("*.example.com") or an IP address')).min(1).optional()
       .describe('Host names this certificate is served for ("*.example.com" for one label). Default: the certificate\'s subjectAltName entries.'),
     default: z.boolean().default(false)
       .describe('Serve this certificate to clients that send no SNI name (or a name nothing covers). Default: the first certificate listed.'),
