@@ -85,6 +85,27 @@ test('servername sets the SNI and the name checked against the certificate', asy
   assert.equal(sni.at(-1), 'backend.internal');
 });
 
+test('active health checks to an https:// target verify with the upstream\'s CA and servername', async () => {
+  const portico = await createPortico({
+    server: { listen: ['127.0.0.1:0'] },
+    upstreams: { app: {
+      targets: [`https://127.0.0.1:${namePort}`],
+      tls: { ca: pki.caPath, servername: 'backend.internal' },
+      health: { active: { path: '/health', interval: '100ms', timeout: '1s', rise: 1, fall: 1 } },
+    } },
+    routes: [{ name: 'app', match: {}, upstream: 'app' }],
+    log: { access: { enabled: false }, error: { level: 'silent' } },
+  } as ConfigInput);
+  try {
+    await sleep(600);
+    const status = portico.upstreams().find((u) => u.name === 'app')!;
+    assert.equal(status.targets[0]!.state, 'healthy', `health check passed (${JSON.stringify(status.targets[0])})`);
+    assert.equal((await http(`http://${portico.addresses[0]}/x`)).status, 200);
+  } finally {
+    await portico.close(200);
+  }
+});
+
 test('insecure_skip_verify accepts any certificate and says so in the log', async () => {
   const res = await through({ targets: [`https://127.0.0.1:${namePort}`], tls: { insecure_skip_verify: true } });
   assert.equal(res.status, 200);

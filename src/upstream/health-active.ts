@@ -31,9 +31,20 @@ const MAX_BODY = 64 * 1024;
  */
 const tcpAgent = new Agent({ pipelining: 0 });
 const unixAgents = new Map<string, Agent>();
+/** https:// targets with upstreams.<name>.tls (private CA, servername): probes verify as requests do. */
+const tlsAgents = new Map<string, Agent>();
 
 function dispatcherFor(target: Target): Agent {
   const socketPath = target.address.socketPath;
+  const tls = target.address.protocol === 'https:' ? target.tls : undefined;
+  if (socketPath === undefined && tls !== undefined) {
+    let agent = tlsAgents.get(tls.key);
+    if (agent === undefined) {
+      agent = new Agent({ pipelining: 0, connect: { ...tls.connect }, ...(tls.allowH2 ? { allowH2: true } : {}) });
+      tlsAgents.set(tls.key, agent);
+    }
+    return agent;
+  }
   if (socketPath === undefined) return tcpAgent;
   let agent = unixAgents.get(socketPath);
   if (agent === undefined) {
