@@ -24,7 +24,7 @@ before(async () => {
     },
     tls: { certificates: [{ cert: cert.certPath, key: cert.keyPath }] },
     upstreams: { app: { targets: [backend.url] } },
-    routes: [{ name: 'app', match: {}, upstream: 'app' }],
+    routes: [{ name: 'named', match: { host: ['*.named.test'] }, upstream: 'app' }, { name: 'app', match: {}, upstream: 'app' }],
     log: { access: { enabled: false }, error: { level: 'silent' } },
   } as ConfigInput);
   const plain = portico.addresses.find((a) => !a.includes('://'))!;
@@ -59,6 +59,17 @@ test('redirect_http: a port number redirects there (a port mapping in front)', a
   } finally {
     await portico.reload(cfg);
   }
+});
+
+test('hosts neither named by a route nor with a certificate of their own are not redirected (IP address, other name)', async () => {
+  for (const host of ['127.0.0.1', 'other.test']) {
+    const res = await http(`http://127.0.0.1:${httpPort}/x`, { headers: { host } });
+    assert.equal(res.status, 200, host);
+    assert.equal(res.body, 'ok');
+  }
+  // A host a route names is redirected even before it has a certificate (ACME is getting one).
+  const named = await http(`http://127.0.0.1:${httpPort}/x`, { headers: { host: 'www.named.test' } });
+  assert.equal(named.status, 308);
 });
 
 test('the ACME http-01 path is not redirected', async () => {

@@ -117,6 +117,28 @@ Object.defineProperty(PorticoH2Response.prototype, 'chunkedEncoding', {
 interface RedirectPolicy {
   /** ":8443" when the HTTPS port is not 443, else "". */
   port: string;
+  /** Host names the routes name. */
+  hosts: HostSet;
+}
+
+/** Exact names and one-label wildcards ("*.example.com"), looked up like the certificate store. */
+class HostSet {
+  readonly #exact = new Set<string>();
+  readonly #wild = new Set<string>();
+
+  constructor(names: Iterable<string>) {
+    for (const raw of names) {
+      const n = raw.toLowerCase().replace(/\.$/, '');
+      if (n.startsWith('*.')) this.#wild.add(n.slice(1));
+      else this.#exact.add(n);
+    }
+  }
+
+  covers(host: string): boolean {
+    if (this.#exact.has(host)) return true;
+    const dot = host.indexOf('.');
+    return dot > 0 && this.#wild.has(host.slice(dot));
+  }
 }
 
 const ACME_CHALLENGE = '/.well-known/acme-challenge/';
@@ -203,7 +225,10 @@ export class HttpsService {
       const addr = boundAddress(first.server as NetServer);
       port = addr.slice(addr.lastIndexOf(':') + 1);
     }
-    this.#redirect = port === undefined ? undefined : { port: port === '443' ? '' : `:${port}` };
+    this.#redirect = port === undefined ? undefined : {
+      port: port === '443' ? '' : `:${port}`,
+      hosts: new HostSet(config.routes.flatMap((r) => r.match.host ?? [])),
+    };
   }
 
   /** Bound addresses, "https://127.0.0.1:8443" and "h2c://127.0.0.1:8081". */
@@ -228,6 +253,10 @@ export class HttpsService {
     if (ctx.trustedPeer && ctx.incoming.xfp !== undefined && ctx.incoming.xfp.toLowerCase() === 'https') return false;
     // The Host is echoed into Location: only a plain host name or IP literal, never "evil/x" or "a@b".
     if (!REDIRECT_HOST.test(ctx.host)) { ctx.fail(400); return true; }
+    // Only hosts served over HTTPS: named by a route (ACME obtains their certificates) or with
+    // a certificate of their own. An IP address or a name only the default certificate would
+    // answer for stays on HTTP rather than being sent to a certificate error.
+    if (!redirect.hosts.covers(ctx.host) && !this.certificates.covers(ctx.host)) return false;
     const url = ctx.req.url ?? '/';
     const target = url.charCodeAt(0) === 0x2f ? url : ctx.path + ctx.query;
     ctx.respond(308, ['location', `https://${ctx.host}${redirect.port}${target}`, 'content-type', 'text/plain; charset=utf-8'], '');

@@ -25,7 +25,7 @@ export const HttpsSchema = z
       .describe('Addresses for HTTPS (TLS with ALPN h2 and http/1.1), e.g. [":443"]. Needs a certificate (tls.certificates, tls.acme or tls.internal).'),
     http2: z.boolean().default(true).describe('Offer HTTP/2 via ALPN. Upstreams are spoken to over HTTP/1.1 (or HTTP/2 where upstreams.<name>.tls.http2 says so).'),
     redirect_http: z.union([z.boolean(), z.number().int().min(1).max(65535)]).default(false)
-      .describe('Answer plain-HTTP requests with 308 to the same URL over HTTPS (path and query kept), except /.well-known/acme-challenge/. true: to the port of the first HTTPS listener; a number: to that port (when a port mapping in front changes it, e.g. 443 outside, 8443 inside).'),
+      .describe('Answer plain-HTTP requests for hosts named by routes or with a certificate of their own with 308 to the same URL over HTTPS (path and query kept), except /.well-known/acme-challenge/. true: to the port of the first HTTPS listener; a number: to that port (when a port mapping in front changes it, e.g. 443 outside, 8443 inside).'),
     hsts: z.union([HstsSchema, z.literal(false)]).default(false)
       .describe('Strict-Transport-Security on HTTPS responses, e.g. { max_age: 1y, include_subdomains: true }. false: not sent.'),
     security_headers: z.union([SecurityHeadersSchema, z.boolean()]).default(false)
