@@ -67,6 +67,8 @@ test('reload picks up changed certificate files without dropping connections', a
     assert.equal((await handshake(port, { servername: 'a.test', ca: pki.ca })).cert.fingerprint256, v1.fingerprint256);
     await portico.reload(portico.plan.config);
     assert.equal((await handshake(port, { servername: 'a.test', ca: pki.ca })).cert.fingerprint256, v2.fingerprint256);
+    // Clients without SNI get the listener's own context: it follows the default certificate.
+    assert.equal((await handshake(port, { servername: undefined, ca: pki.ca })).cert.fingerprint256, v2.fingerprint256);
     // The connection made before the swap is still served.
     assert.equal(await conn.get(), 'HTTP/1.1 200 OK');
     conn.socket.destroy();
