@@ -167,9 +167,9 @@ export class HttpsService {
   }
 
   /**
-   * Applies the `tls` section and `server.https` policy: TLS options, certificate files, ticket
-   * rotation, HSTS and redirect. Throws, leaving the running state as it was, when a certificate
-   * cannot be used.
+   * Applies the `tls` section: TLS options, certificate files, ticket rotation. Throws when a
+   * certificate cannot be used (the certificates served stay as they were). The redirect and
+   * HSTS policy follow in `sync()`.
    */
   configure(config: Config, log: Logger): void {
     this.#log = log;
@@ -183,7 +183,6 @@ export class HttpsService {
     }
     this.#files.apply(tls, log);
     this.#tickets.configure(tls.session_tickets.enabled ? tls.session_tickets.rotate : 0);
-    this.#hook = compileResponseHeaders(config);
     this.#config = config;
   }
 
@@ -225,6 +224,9 @@ export class HttpsService {
       const addr = boundAddress(first.server as NetServer);
       port = addr.slice(addr.lastIndexOf(':') + 1);
     }
+    // The request-path policy changes last, once every listener is in place: a reload refused
+    // on the way keeps the previous redirect and headers.
+    this.#hook = compileResponseHeaders(config);
     this.#redirect = port === undefined ? undefined : {
       port: port === '443' ? '' : `:${port}`,
       hosts: new HostSet(config.routes.flatMap((r) => r.match.host ?? [])),
