@@ -8,12 +8,11 @@
 // lifetime is left (and at every start), so a leaked leaf is short-lived and nothing but the root
 // needs protecting on disk.
 import { webcrypto, createPrivateKey, randomBytes, X509Certificate as NodeX509 } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { makePrivateDir, writePrivateFile } from './acme/storage.js';
+import { makePrivateDir, readOptional, writePrivateFile } from './acme/storage.js';
 import type { CertificatePem, CertificateStore } from './store.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -244,11 +243,3 @@ async function pkcs8Pem(key: CryptoKey): Promise<string> {
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}

@@ -38,7 +38,8 @@ export async function makePrivateDir(dir: string): Promise<void> {
   await chmod(dir, 0o700);
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
+/** The file's text, or undefined when it does not exist. */
+export async function readOptional(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
