@@ -59,9 +59,9 @@ test('POST (streamed body): only the documented failures: requests already sent 
   // b's own 503 answers to POST are relayed (not retried) until passive health ejects b.
   assert.ok((statuses.get('503') ?? 0) <= 3 + CONCURRENCY, JSON.stringify([...statuses]));
   assert.equal((statuses.get('200') ?? 0) + (statuses.get('502') ?? 0) + (statuses.get('503') ?? 0), TOTAL);
-  // Requests that found a's port closed were never sent: retried elsewhere, so none failed after the in-flight ones.
-  const firstAfterKill = r.statuses.slice(TOTAL / 4 + 2 * CONCURRENCY, TOTAL / 2);
-  assert.ok(firstAfterKill.every((s) => s === 200), 'connect failures are retried for POST too');
+  // Requests that found a's port closed were never sent: retried elsewhere (lb-retry.test.ts
+  // shows it deterministically); after a is ejected and b too, c answers everything.
+  assert.ok(r.statuses.slice((TOTAL * 3) / 4).every((s) => s === 200));
   console.log(`POST failover: statuses ${JSON.stringify([...statuses])}`);
 });
 

@@ -77,6 +77,23 @@ test('POST is not retried after the target answered 503; GET is', async () => {
   assert.equal(post.body, 'b0');
 });
 
+test('connect failure: a POST with a streamed body is retried on another target (nothing was sent)', async () => {
+  const [b] = await backends(1);
+  const dead = await startNamed('dead');
+  await dead.close();
+  const p = await start({ targets: [dead.url, b!.url], health: { passive: { failures: 0 } } });
+  const body = 'z'.repeat(100_000);
+  for (let i = 0; i < 6; i++) {
+    const r = await http(`${p.url}/`, { method: 'POST', body });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'b0');
+  }
+  assert.equal(b!.seen.filter((s) => s.method === 'POST').every((s) => s.body === body), true);
+  const t = p.portico.upstreams()[0]!.targets[0]!;
+  assert.ok(t.failures >= 3, `dead target tried ${t.failures} times`);
+  assert.equal(t.retries, t.failures, 'each connect failure was retried');
+});
+
 test('config errors: bad hash key, duplicate target, bad percentage', async () => {
   const bad = [
     { targets: ['http://127.0.0.1:1'], balance: { hash: 'body:x' } },
