@@ -7,6 +7,7 @@ export { Portico } from './server/portico.js';
 export { ConfigError, formatProblem, type ConfigProblem } from './config/errors.js';
 export { loadConfigFile, parseConfigText, validateConfigObject } from './config/load.js';
 export { ConfigSchema, type Config, type ConfigInput } from './config/schema.js';
+export type { UpstreamStatus, TargetStatus } from './upstream/upstream.js';
 
 /** Starts Portico from an object config (the same shape as portico.yaml). Throws ConfigError when invalid. */
 export async function createPortico(config: ConfigInput): Promise<Portico> {
