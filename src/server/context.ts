@@ -55,6 +55,8 @@ export class RequestContext {
   inflight: { cancel(): void } | undefined = undefined;
   /** Set for Upgrade requests (WebSocket): the route's action tunnels instead of forwarding. */
   upgrade: UpgradeInfo | undefined = undefined;
+  /** The client sent `Expect: 100-continue` and waits for a 100 before sending the body. */
+  expectContinue = false;
   /** Status for the access log when the response object does not carry it (101 tunnels). */
   status = 0;
   /** Called when an upgraded connection ends. */

@@ -34,6 +34,8 @@ export interface TlsHandshakeHooks {
 /** The core's listeners' callbacks; HTTPS listeners feed the same ones. */
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
+  /** A request with `Expect: 100-continue`: the 100 is sent only once its body is wanted. */
+  checkContinue(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientError(err: NodeJS.ErrnoException, socket: Duplex): void;
   connect(req: IncomingMessage, socket: Duplex): void;
@@ -351,6 +353,7 @@ export class HttpsService {
       session.on('error', () => undefined);
     });
     server.on('sessionError', () => undefined);
+    server.on('checkContinue', handlers.checkContinue);
     server.on('upgrade', handlers.upgrade);
     server.on('clientError', handlers.clientError);
     server.on('connect', handlers.connect);

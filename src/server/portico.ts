@@ -177,8 +177,8 @@ export class Portico {
       else applyServerSettings(server, config);
     }
     this.#handlers ??= {
-      request: this.#onRequest, upgrade: this.#onUpgrade, clientError: this.#onClientError,
-      connect: (_req, socket) => { socket.end(rawResponse(405, 'CONNECT is not supported by this server.')); },
+      request: this.#onRequest, checkContinue: this.#onCheckContinue, upgrade: this.#onUpgrade, clientError: this.#onClientError,
+      connect: refuseConnect,
       shouldUpgrade: (req) => !isH2cUpgrade(req),
     };
     await this.#https.sync(config, this.#handlers);
@@ -201,10 +201,8 @@ export class Portico {
     applyServerSettings(server, config);
     server.on('upgrade', this.#onUpgrade);
     server.on('clientError', this.#onClientError);
-    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-      socket.end(rawResponse(405, 'CONNECT is not supported by this server.'));
-      void req;
-    });
+    server.on('checkContinue', this.#onCheckContinue);
+    server.on('connect', refuseConnect);
     return server;
   }
 
@@ -212,6 +210,16 @@ export class Portico {
     if (this.#automatic.answerHttp01(req, res)) return;
     const ctx = this.#context(req, res);
     if (ctx !== undefined) this.#run(ctx);
+  };
+
+  readonly #onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    // Node would send "100 Continue" at once; instead the route decides, and a body that is too
+    // large is refused before the client sends it (forward() sends the 100 when it reads the body).
+    if (this.#automatic.answerHttp01(req, res)) return;
+    const ctx = this.#context(req, res);
+    if (ctx === undefined) return;
+    ctx.expectContinue = true;
+    this.#run(ctx);
   };
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -364,6 +372,10 @@ function isH2cUpgrade(req: IncomingMessage): boolean {
 }
 
 function ignore(): void {}
+
+function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
+  socket.end(rawResponse(405, 'CONNECT is not supported by this server.'));
+}
 
 /** A complete response written straight to a socket (the request never became a request object). */
 function rawResponse(status: number, detail?: string): string {

@@ -35,6 +35,8 @@ export function forward(ctx: RequestContext, upstream: Upstream, maxBodySize: nu
       ctx.fail(413, true);
       return;
     }
+    // The client waits for this before it sends the body (Expect: 100-continue).
+    if (ctx.expectContinue) ctx.res.writeContinue();
     body = maxBodySize > 0 && length === -1 ? limitBody(ctx.req, maxBodySize) : ctx.req;
     // A body small enough is read whole first, so a retry can send it again.
     buffer = retry.bufferBody > 0 && length > 0 && length <= retry.bufferBody && inc.transferEncoding === undefined;
