@@ -1,7 +1,7 @@
 // One access log line per request, in JSON or the nginx/Apache "combined" format.
 // Lines are built by hand: JSON.stringify only for the fields a client controls.
 import type { RequestContext } from '../server/context.js';
-import { flush, isFile, openDestination, type Destination } from './destination.js';
+import { BatchWriter } from './batch-writer.js';
 
 export interface AccessEntry {
   ctx: RequestContext;
@@ -11,12 +11,12 @@ export interface AccessEntry {
 export class AccessLog {
   readonly format: 'json' | 'combined';
   readonly path: string;
-  readonly dest: Destination;
+  readonly dest: BatchWriter;
 
   constructor(format: 'json' | 'combined', path: string) {
     this.format = format;
     this.path = path;
-    this.dest = openDestination(path, 32_768);
+    this.dest = new BatchWriter(path);
   }
 
   /** `status` 499 means the client closed the connection before the response was complete. */
@@ -35,13 +35,12 @@ export class AccessLog {
     }
   }
 
-  reopen(): void {
-    if (isFile(this.path)) this.dest.reopen();
+  reopen(): Promise<void> {
+    return this.dest.reopen();
   }
 
-  close(): void {
-    flush(this.dest);
-    if (isFile(this.path)) this.dest.end();
+  close(): Promise<void> {
+    return this.dest.close();
   }
 }
 

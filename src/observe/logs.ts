@@ -27,11 +27,12 @@ export class Logs {
 
   reopen(): void {
     if (isFile(this.#errorPath)) this.#errorDest.reopen();
-    this.access?.reopen();
+    void this.access?.reopen();
   }
 
-  close(): void {
-    this.access?.close();
+  /** Resolves once every pending access log line is written. */
+  async close(): Promise<void> {
+    await this.access?.close();
     flush(this.#errorDest);
   }
 }

@@ -107,14 +107,14 @@ export class Portico {
       // Targets (pools, health checks) made for the refused plan are used by nobody.
       if (this.#plan !== old) for (const [key, t] of this.#plan.targets) if (!old.targets.has(key)) void t.close();
       this.#plan = old;
-      if (logs !== oldLogs) logs.close();
+      if (logs !== oldLogs) void logs.close();
       throw err;
     }
     this.#generation++;
     this.#logs = logs;
     // Pools no longer used finish their in-flight requests, then close.
     for (const [key, target] of old.targets) if (!plan.targets.has(key)) void target.close();
-    if (logs !== oldLogs) setTimeout(() => oldLogs.close(), 5_000).unref();
+    if (logs !== oldLogs) setTimeout(() => void oldLogs.close(), 5_000).unref();
     plan.log.info({ generation: plan.generation, routes: config.routes.length, upstreams: plan.upstreams.size }, 'config reloaded');
   }
 
@@ -151,7 +151,7 @@ export class Portico {
     this.#servers.clear();
     await Promise.all([...this.#plan.targets.values()].map((t) => t.close().catch(() => undefined)));
     this.#plan.log.info('portico stopped');
-    this.#logs.close();
+    await this.#logs.close();
   }
 
   async #syncListeners(config: Config): Promise<void> {
