@@ -46,6 +46,13 @@ export async function startNamed(name: string): Promise<NamedBackend> {
 }
 
 /** Counts of each value. */
+/** Starts `n` named backends b0…b(n-1); each is closed by the test file's `cleanup` list. */
+export async function startNamedBackends(n: number, cleanup: (() => Promise<void>)[]): Promise<NamedBackend[]> {
+  const list = await Promise.all(Array.from({ length: n }, (_, i) => startNamed(`b${i}`)));
+  for (const b of list) cleanup.push(() => b.close());
+  return list;
+}
+
 export function tally(values: Iterable<string>): Map<string, number> {
   const m = new Map<string, number>();
   for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);

@@ -5,17 +5,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPortico, http, sleep, type RunningPortico } from './helpers.js';
-import { startNamed, tally, type NamedBackend } from './helpers-lb.js';
+import { tally, type NamedBackend, startNamedBackends } from './helpers-lb.js';
 import { validateConfig, type ConfigInput } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portico-lb-'));
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanup.reverse()) await c(); rmSync(dir, { recursive: true, force: true }); });
 
-async function backends(n: number): Promise<NamedBackend[]> {
-  const list = await Promise.all(Array.from({ length: n }, (_, i) => startNamed(`b${i}`)));
-  for (const b of list) cleanup.push(() => b.close());
-  return list;
+function backends(n: number): Promise<NamedBackend[]> {
+  return startNamedBackends(n, cleanup);
 }
 
 let logs = 0;

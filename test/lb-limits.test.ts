@@ -7,16 +7,14 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startPortico, http, sleep, type RunningPortico } from './helpers.js';
-import { startNamed, runLoad, type NamedBackend } from './helpers-lb.js';
+import { runLoad, type NamedBackend, startNamedBackends } from './helpers-lb.js';
 import { validateConfig, type Config, type ConfigInput } from '../src/index.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanup.reverse()) await c(); });
 
-async function backends(n: number): Promise<NamedBackend[]> {
-  const list = await Promise.all(Array.from({ length: n }, (_, i) => startNamed(`b${i}`)));
-  for (const b of list) cleanup.push(() => b.close());
-  return list;
+function backends(n: number): Promise<NamedBackend[]> {
+  return startNamedBackends(n, cleanup);
 }
 
 function input(upstream: Record<string, unknown>): ConfigInput {

@@ -3,16 +3,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPortico, http, sleep, type RunningPortico } from './helpers.js';
-import { startNamed, tally, runLoad, type NamedBackend } from './helpers-lb.js';
+import { tally, runLoad, type NamedBackend, startNamedBackends } from './helpers-lb.js';
 import { validateConfig, type Config, type ConfigInput } from '../src/index.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanup.reverse()) await c(); });
 
-async function backends(n: number): Promise<NamedBackend[]> {
-  const list = await Promise.all(Array.from({ length: n }, (_, i) => startNamed(`b${i}`)));
-  for (const b of list) cleanup.push(() => b.close());
-  return list;
+function backends(n: number): Promise<NamedBackend[]> {
+  return startNamedBackends(n, cleanup);
 }
 
 async function portico(upstream: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningPortico> {
