@@ -3,7 +3,7 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { AccessLog } from './access-log.js';
-import { flush, isFile, openDestination, type Destination } from './destination.js';
+import { destinationReady, flush, isFile, openDestination, type Destination } from './destination.js';
 
 export class Logs {
   log: Logger;
@@ -25,6 +25,11 @@ export class Logs {
     return JSON.stringify(config) === this.#key ? this : new Logs(config);
   }
 
+  /** Resolves once the error log file is open, so nothing is left opening at shutdown. */
+  ready(): Promise<void> {
+    return destinationReady(this.#errorDest);
+  }
+
   reopen(): void {
     if (isFile(this.#errorPath)) this.#errorDest.reopen();
     void this.access?.reopen();
@@ -34,5 +39,6 @@ export class Logs {
   async close(): Promise<void> {
     await this.access?.close();
     flush(this.#errorDest);
+    if (isFile(this.#errorPath)) this.#errorDest.end();
   }
 }

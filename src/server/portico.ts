@@ -54,6 +54,7 @@ export class Portico {
   /** Compiles `config`, binds every listener, and starts serving. */
   static async start(config: Config, options: StartOptions = {}): Promise<Portico> {
     const logs = new Logs(config.log);
+    await logs.ready();
     const plan = compilePlan({ config, generation: 1, logs, file: options.file });
     const portico = new Portico(plan, logs);
     try {
@@ -97,6 +98,7 @@ export class Portico {
     if (this.#closing) throw new Error('portico is shutting down');
     const oldLogs = this.#logs;
     const logs = oldLogs.update(config.log);
+    await logs.ready();
     const old = this.#plan;
     let plan: Plan;
     try {
