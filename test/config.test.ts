@@ -174,6 +174,23 @@ test('every problem in the structure is reported, not just the first', () => {
   assert.deepEqual(cross.map((p) => p.key).sort(), ['routes[0].match.path[0]', 'routes[0].upstream']);
 });
 
+test('a missing upstream is reported in the same round as shape errors elsewhere, with its line', () => {
+  const problems = problemsOf(`server:
+  timeouts: { header: soon }
+upstreams:
+  api:
+    targets: ["http://127.0.0.1:8000"]
+routes:
+  - match: { path: "/" }
+    upstream: apii
+`);
+  const keys = problems.map((p) => p.key).sort();
+  assert.deepEqual(keys, ['routes[0].upstream', 'server.timeouts.header']);
+  const missing = problems.find((p) => p.key === 'routes[0].upstream')!;
+  assert.equal(missing.line, 8);
+  assert.match(missing.message, /no upstream named "apii" \(known: api\)/);
+});
+
 test('loadConfigFile: errors name the real file; a missing file is a clear error', async () => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'server:\n  listen: [8080]\n');

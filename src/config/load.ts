@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, isScalar, isPair, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
+import { ConfigSchema, unknownUpstream, type Config, type ConfigInput } from './schema.js';
 import { ConfigError, formatKeyPath, type ConfigProblem } from './errors.js';
 
 export async function loadConfigFile(file: string): Promise<Config> {
@@ -29,7 +29,7 @@ export function parseConfigText(text: string, file = '<config>'): Config {
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
   const result = ConfigSchema.safeParse(raw);
   if (result.success) return result.data;
-  throw new ConfigError(issuesToProblems(result.error.issues, file, (path) => {
+  throw new ConfigError(issuesToProblems(withCrossReferences(result.error.issues, raw), file, (path) => {
     const offset = locate(doc.contents, path);
     if (offset === undefined) return undefined;
     return lineCounter.linePos(offset);
@@ -40,7 +40,24 @@ export function parseConfigText(text: string, file = '<config>'): Config {
 export function validateConfigObject(input: ConfigInput | unknown, file = '<object>'): Config {
   const result = ConfigSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  throw new ConfigError(issuesToProblems(result.error.issues, file, () => undefined));
+  throw new ConfigError(issuesToProblems(withCrossReferences(result.error.issues, input), file, () => undefined));
+}
+
+/**
+ * zod runs the config-wide refinements only once every section has the right shape; add the
+ * unknown-upstream check on the raw document so that mistake is not held back for a second round.
+ */
+function withCrossReferences(issues: z.core.$ZodIssue[], raw: unknown): z.core.$ZodIssue[] {
+  const doc = raw as { routes?: unknown; upstreams?: unknown } | null;
+  if (!doc || typeof doc !== 'object' || !Array.isArray(doc.routes)) return issues;
+  const reported = new Set(issues.map((i) => i.path.join('.')));
+  const extra: z.core.$ZodIssue[] = [];
+  doc.routes.forEach((route: unknown, i) => {
+    const message = unknownUpstream((route as { upstream?: unknown } | null)?.upstream, doc.upstreams ?? {});
+    const path = ['routes', i, 'upstream'];
+    if (message !== undefined && !reported.has(path.join('.'))) extra.push({ code: 'custom', path, message, input: undefined } as z.core.$ZodIssue);
+  });
+  return extra.length === 0 ? issues : [...issues, ...extra];
 }
 
 type Locate = (path: PropertyKey[]) => { line: number; col: number } | undefined;

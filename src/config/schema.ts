@@ -35,14 +35,8 @@ export const ConfigSchema = z
             : `a route takes one action, got ${actions.map((a) => `"${a}"`).join(' and ')}`,
         });
       }
-      if (route.upstream !== undefined && !Object.hasOwn(config.upstreams, route.upstream)) {
-        const known = Object.keys(config.upstreams);
-        ctx.addIssue({
-          code: 'custom',
-          path: ['routes', i, 'upstream'],
-          message: `no upstream named "${route.upstream}"${known.length ? ` (known: ${known.join(', ')})` : ' (the "upstreams" section is empty)'}`,
-        });
-      }
+      const unknown = unknownUpstream(route.upstream, config.upstreams);
+      if (unknown !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'upstream'], message: unknown });
       if (route.rewrite) {
         try { new RegExp(route.rewrite.regex); } catch (err) {
           ctx.addIssue({ code: 'custom', path: ['routes', i, 'rewrite', 'regex'], message: `invalid regular expression: ${(err as Error).message}` });
@@ -63,6 +57,18 @@ export const ConfigSchema = z
       }
     });
   });
+
+/**
+ * The message for a route naming an upstream that does not exist, or undefined. Also used by the
+ * loader on the raw document when other errors stop zod before its refinements, so this mistake
+ * is reported in the same round as the rest.
+ */
+export function unknownUpstream(name: unknown, upstreams: unknown): string | undefined {
+  if (typeof name !== 'string' || upstreams === null || typeof upstreams !== 'object' || Array.isArray(upstreams)) return undefined;
+  if (Object.hasOwn(upstreams, name)) return undefined;
+  const known = Object.keys(upstreams);
+  return `no upstream named "${name}"${known.length ? ` (known: ${known.join(', ')})` : ' (the "upstreams" section is empty)'}`;
+}
 
 /** The config as written (before defaults and unit parsing). */
 export type ConfigInput = z.input<typeof ConfigSchema>;
