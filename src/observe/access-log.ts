@@ -3,11 +3,6 @@
 import type { RequestContext } from '../server/context.js';
 import { BatchWriter } from './batch-writer.js';
 
-export interface AccessEntry {
-  ctx: RequestContext;
-  status: number;
-}
-
 export class AccessLog {
   readonly format: 'json' | 'combined';
   readonly path: string;

@@ -92,9 +92,3 @@ function removeDotSegments(path: string, mergeSlashes: boolean): string {
   }
   return '/' + out.join('/');
 }
-
-/** Splits an origin-form request target into path and query ("" or "?..."). */
-export function splitTarget(target: string): [path: string, query: string] {
-  const q = target.indexOf('?');
-  return q === -1 ? [target, ''] : [target.slice(0, q), target.slice(q)];
-}

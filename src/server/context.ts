@@ -126,6 +126,7 @@ export class RequestContext {
     const json = wantsJson(this.incoming.accept);
     const headers = ['content-type', json ? 'application/json' : 'text/html; charset=utf-8', 'cache-control', 'no-store'];
     if (closeConnection) headers.push('connection', 'close');
+    // Overload and all-targets-down are short-lived by design: ask clients to come back in a second.
     if (status === 503) headers.push('retry-after', '1');
     this.respond(status, headers, json ? page.json : page.html);
   }

@@ -13,6 +13,3 @@ export interface LimitsConfig {
 export function capacityOf(limits: LimitsConfig): number {
   return limits.maxConnections + limits.maxPending;
 }
-
-/** Seconds a client is asked to wait (Retry-After) when every target is full or down. */
-export const RETRY_AFTER_SECONDS = 1;
