@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../server/context.js';
 import type { Target } from './target.js';
 import type { Upstream } from './upstream.js';
-import type { FailureKind } from './health-passive.js';
+import { recordFailure, type FailureKind } from './health-passive.js';
 import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
 import { h2HasBody } from '../server/https.js';
 import { BodyTooLargeError, ClientGoneError, errorCode, isConnectionBroken, isIdempotent, isNotConnected, statusForError } from './errors.js';
@@ -268,12 +268,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     ctx.fail(status, false);
   }
 
-  /** Counts a failed attempt; `counts`: it is one passive health looks at. */
   #failed(target: Target, reason: string, counts: boolean): void {
-    target.failures++;
-    const passive = this.upstream.passive;
-    if (!counts || passive === undefined) return;
-    if (++target.consecutiveFailures >= passive.failures) target.startCooldown(passive.cooldown, reason);
+    recordFailure(target, this.upstream.passive, reason, counts);
   }
 
   /**

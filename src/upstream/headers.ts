@@ -88,23 +88,28 @@ function quoteIfNeeded(v: string): string {
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
+/** Buffers from undici are decoded as latin1, which keeps the bytes exactly as they came. */
+function text(v: Buffer | string): string {
+  return typeof v === 'string' ? v : v.toString('latin1');
+}
+
 /**
- * Converts undici's raw response headers (Buffers, as received) into the flat list Node's
- * writeHead takes, dropping hop-by-hop headers, the ones Connection lists, and the ones the
- * config hides. latin1 keeps the bytes exactly as they came.
+ * Converts raw response headers — undici's Buffers, or Node's strings for upgrade handshakes —
+ * into the flat list Node's writeHead takes, dropping hop-by-hop headers, the ones Connection
+ * lists, and the ones the config hides.
  */
-export function filterResponseHeaders(raw: Buffer[], hide: Set<string>, length?: { contentLength: number }): string[] {
+export function filterResponseHeaders(raw: readonly (Buffer | string)[], hide: Set<string>, length?: { contentLength: number }): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = text(raw[i]!);
     const lower = name.toLowerCase();
     if (RESPONSE_DROP.has(lower)) {
-      if (lower === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
+      if (lower === 'connection') listed = connectionTokens(text(raw[i + 1]!));
       continue;
     }
     if (hide.has(lower)) continue;
-    const value = raw[i + 1]!.toString('latin1');
+    const value = text(raw[i + 1]!);
     if (length !== undefined && lower === 'content-length') length.contentLength = Number(value);
     out.push(name, value);
   }

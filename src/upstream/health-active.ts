@@ -144,14 +144,7 @@ export class ActiveHealthCheck {
     const t = this.target;
     const addr = t.address;
     return new Promise((resolve) => {
-      let host = addr.host;
-      let port = addr.protocol === 'https:' ? 443 : 80;
-      if (addr.socketPath === undefined) {
-        const colon = host.lastIndexOf(':');
-        if (colon !== -1 && !host.endsWith(']')) { port = Number(host.slice(colon + 1)); host = host.slice(0, colon); }
-        if (host.startsWith('[')) host = host.slice(1, -1);
-      }
-      const socket = addr.socketPath !== undefined ? connect(addr.socketPath) : connect(port, host);
+      const socket = addr.socketPath !== undefined ? connect(addr.socketPath) : connect(addr.port, addr.hostname);
       const done = (error: string) => { clearTimeout(timer); socket.destroy(); resolve(error); };
       const timer = setTimeout(() => done('connect timeout'), this.config.timeout);
       socket.once('connect', () => done(''));

@@ -1,6 +1,7 @@
 // Passive health (nginx max_fails/fail_timeout, Envoy outlier detection): real requests are the
 // probe. `failures` failed attempts in a row (no success between them) put a target in a
 // cool-down; after it the target gets traffic again, ramped over slow_start when set.
+import type { Target } from './target.js';
 
 /** What counts as a failed attempt. */
 export type FailureKind = 'connect' | 'reset' | 'timeout';
@@ -37,4 +38,14 @@ export class PassiveHealth {
   countsKind(kind: FailureKind): boolean {
     return kind === 'connect' ? this.onConnect : kind === 'reset' ? this.onReset : this.onTimeout;
   }
+}
+
+/**
+ * Records a failed attempt on `target`. `counts`: it is a kind passive health looks at; then
+ * enough of them in a row start the cool-down. Used by forwarding and tunnelling alike.
+ */
+export function recordFailure(target: Target, passive: PassiveHealth | undefined, reason: string, counts: boolean): void {
+  target.failures++;
+  if (!counts || passive === undefined) return;
+  if (++target.consecutiveFailures >= passive.failures) target.startCooldown(passive.cooldown, reason);
 }

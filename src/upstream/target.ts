@@ -12,6 +12,9 @@ export interface TargetAddress {
   protocol: 'http:' | 'https:';
   /** host:port for TCP targets; "localhost" for Unix sockets. */
   host: string;
+  /** For TCP connects: the host without brackets, and the port (the scheme's default if none). */
+  hostname: string;
+  port: number;
   socketPath: string | undefined;
   /** The origin undici is given. */
   origin: string;
@@ -22,14 +25,16 @@ export function parseTarget(input: string): TargetAddress {
   if (input.startsWith('unix:')) {
     const socketPath = input.slice(5);
     if (!socketPath.startsWith('/')) throw new Error('a unix target is "unix:/absolute/path.sock"');
-    return { url: input, protocol: 'http:', host: 'localhost', socketPath, origin: 'http://localhost' };
+    return { url: input, protocol: 'http:', host: 'localhost', hostname: 'localhost', port: 80, socketPath, origin: 'http://localhost' };
   }
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(input) ? input : `http://${input}`;
   let url: URL;
   try { url = new URL(withScheme); } catch { throw new Error(`expected "http://host:port", "https://host:port" or "unix:/path", got "${input}"`); }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported scheme "${url.protocol}" (http, https or unix)`);
   if (url.pathname !== '/' || url.search || url.hash || url.username) throw new Error(`a target is an origin only, without path, query or credentials: "${input}"`);
-  return { url: url.origin, protocol: url.protocol, host: url.host, socketPath: undefined, origin: url.origin };
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return { url: url.origin, protocol: url.protocol, host: url.host, hostname, port, socketPath: undefined, origin: url.origin };
 }
 
 export interface PoolOptions {

@@ -7,6 +7,7 @@ import type { RequestContext } from '../server/context.js';
 import type { Upstream } from './upstream.js';
 import { buildRequestHeaders, filterResponseHeaders } from './headers.js';
 import { errorCode, isNotConnected, statusForError } from './errors.js';
+import { recordFailure } from './health-passive.js';
 
 export interface UpgradeInfo {
   /** The client's Upgrade header value, e.g. "websocket". */
@@ -29,11 +30,10 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
   }
   const addr = target.address;
   ctx.target = target.label;
-  const [hostname, port] = splitHostPort(addr.host, addr.protocol === 'https:' ? 443 : 80);
   const sentAt = performance.now();
   const send = addr.protocol === 'https:' ? httpsRequest : httpRequest;
   const upReq = send({
-    ...(addr.socketPath ? { socketPath: addr.socketPath } : { hostname, port }),
+    ...(addr.socketPath ? { socketPath: addr.socketPath } : { hostname: addr.hostname, port: addr.port }),
     method: ctx.req.method,
     path: ctx.path + ctx.query,
     headers: buildRequestHeaders(ctx, upstream, target, upgrade.protocol),
@@ -75,7 +75,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     const headers: string[] = [];
     // Keep the handshake headers; filter the rest like any response.
     for (let i = 0; i < raw.length; i += 2) if (HANDSHAKE.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
-    const rest = filterResponseHeaders(raw.map((s) => Buffer.from(s, 'latin1')), ctx.plan.settings.hideResponseHeaders);
+    const rest = filterResponseHeaders(raw, ctx.plan.settings.hideResponseHeaders);
     for (const h of rest) headers.push(h);
     const setCookie = upstream.sticky?.setCookieFor(target, cookie, ctx.scheme === 'https');
     if (setCookie !== undefined) headers.push('set-cookie', setCookie);
@@ -99,8 +99,7 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     // The target declined the upgrade: relay its answer as an ordinary response.
     client.off('close', onClientGone);
     ctx.upstreamMs = performance.now() - sentAt;
-    const raw: Buffer[] = upRes.rawHeaders.map((s) => Buffer.from(s, 'latin1'));
-    ctx.sendHead(upRes.statusCode ?? 502, filterResponseHeaders(raw, ctx.plan.settings.hideResponseHeaders));
+    ctx.sendHead(upRes.statusCode ?? 502, filterResponseHeaders(upRes.rawHeaders, ctx.plan.settings.hideResponseHeaders));
     upRes.on('data', (chunk: Buffer) => { ctx.bytesSent += chunk.length; });
     upRes.pipe(ctx.res);
     upRes.once('end', settle);
@@ -113,12 +112,8 @@ export function tunnel(ctx: RequestContext, upstream: Upstream, upgrade: Upgrade
     const code = errorCode(err);
     if (client.destroyed) return;
     const status = statusForError(code);
-    target.failures++;
-    const passive = upstream.passive;
     // A refused connection says the same about a target whichever request saw it.
-    if (passive !== undefined && passive.onConnect && isNotConnected(code) && ++target.consecutiveFailures >= passive.failures) {
-      target.startCooldown(passive.cooldown, code);
-    }
+    recordFailure(target, upstream.passive, code, upstream.passive?.onConnect === true && isNotConnected(code));
     ctx.plan.log.warn({ upstream: upstream.name, target: target.label, code, status }, 'upstream upgrade request failed');
     ctx.fail(status, true);
   });
@@ -153,14 +148,4 @@ function join(a: Duplex, b: Duplex, idleMs: number, onClose: () => void): void {
 function setIdle(s: Duplex, ms: number, onIdle: () => void): void {
   const withTimeout = s as Duplex & { setTimeout?: (ms: number, cb: () => void) => unknown };
   if (typeof withTimeout.setTimeout === 'function') withTimeout.setTimeout(ms, onIdle);
-}
-
-function splitHostPort(host: string, defaultPort: number): [string, number] {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    const port = host.slice(end + 2);
-    return [host.slice(1, end), port ? Number(port) : defaultPort];
-  }
-  const colon = host.lastIndexOf(':');
-  return colon === -1 ? [host, defaultPort] : [host.slice(0, colon), Number(host.slice(colon + 1))];
 }
